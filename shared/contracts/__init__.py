@@ -1,0 +1,1 @@
+"""Public contracts shared by every service: event models, topics, envelope, schemas."""

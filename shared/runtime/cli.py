@@ -1,0 +1,168 @@
+"""The ``portal`` console command for operators and local runs (contract §7).
+
+portal serve SERVICE                 run one service (identity|linking|notifier|scheduler)
+portal topics create                 create every topic of the catalog and its .DLQ
+portal schemas export                regenerate shared/contracts/schemas/*.json
+portal asyncapi export               regenerate shared/contracts/asyncapi/<service>.json
+portal staff-token --school ID       mint a local staff bearer token   (linking)
+portal roster import FILE.zip        load a OneRoster 1.1 CSV bundle   (linking)
+portal legacy import FILE.csv        load previous-portal credential hashes (linking)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+SERVICES = ("identity", "linking", "notifier", "scheduler")
+ASYNCAPI_DIR = Path(__file__).resolve().parents[1] / "contracts" / "asyncapi"
+
+
+def service_module(name: str) -> Any:
+    """The composition-root module (``<name>.app``) of a service."""
+    if name not in SERVICES:
+        raise SystemExit(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+    return importlib.import_module(f"{name}.app")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    module = service_module(args.service)
+    settings = module.Settings()
+    if args.port:
+        settings.http_port = args.port
+    app = module.create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=20,
+        access_log=False,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _topics_create(args: argparse.Namespace) -> int:
+    from shared.runtime.kafka import create_topics
+    from shared.runtime.settings import ServiceSettings
+
+    settings = ServiceSettings()
+    created, existing = asyncio.run(
+        create_topics(
+            settings, partitions=args.partitions, replication_factor=args.replication_factor
+        )
+    )
+    print(f"topics: {len(created)} created, {len(existing)} already present")
+    for name in created:
+        print(f"  + {name}")
+    return 0
+
+
+def _schemas_export(_: argparse.Namespace) -> int:
+    from shared.contracts.schemas import export_schemas
+
+    for path in export_schemas():
+        print(f"wrote {path}")
+    return 0
+
+
+def asyncapi_document(service: str) -> dict[str, Any]:
+    """The AsyncAPI document of a service, generated from its FastStream app."""
+    module = service_module(service)
+    settings = module.Settings(otel_traces_file=None)
+    app = module.create_app(settings)
+    return app.state.runtime.asyncapi()  # type: ignore[no-any-return]
+
+
+def render_asyncapi(doc: dict[str, Any]) -> str:
+    """Stable text form of an AsyncAPI document."""
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _asyncapi_export(_: argparse.Namespace) -> int:
+    ASYNCAPI_DIR.mkdir(parents=True, exist_ok=True)
+    for service in SERVICES:
+        path = ASYNCAPI_DIR / f"{service}.json"
+        path.write_text(render_asyncapi(asyncapi_document(service)), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+def _delegate(module: str, func: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        return int(getattr(importlib.import_module(module), func)(args) or 0)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="portal", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--port", type=int, default=0)
+    serve.set_defaults(func=_serve)
+
+    topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(
+        dest="action", required=True
+    )
+    create = topics.add_parser("create", help="create every topic and its .DLQ")
+    create.add_argument("--partitions", type=int, default=3)
+    create.add_argument("--replication-factor", type=int, default=1)
+    create.set_defaults(func=_topics_create)
+
+    schemas = sub.add_parser("schemas", help="event JSON Schemas").add_subparsers(
+        dest="action", required=True
+    )
+    schemas.add_parser("export", help="regenerate the checked-in schemas").set_defaults(
+        func=_schemas_export
+    )
+
+    asyncapi = sub.add_parser("asyncapi", help="AsyncAPI documents").add_subparsers(
+        dest="action", required=True
+    )
+    asyncapi.add_parser("export", help="regenerate the checked-in documents").set_defaults(
+        func=_asyncapi_export
+    )
+
+    staff = sub.add_parser("staff-token", help="mint a staff bearer token the local stack accepts")
+    staff.add_argument("--school", action="append", default=[], help="school id (repeatable)")
+    staff.add_argument("--role", choices=["school_staff", "district_admin"], default="school_staff")
+    staff.add_argument("--subject", default="local-staff")
+    staff.add_argument("--ttl-minutes", type=int, default=480)
+    staff.set_defaults(func=_delegate("linking.cli", "staff_token"))
+
+    roster = sub.add_parser("roster", help="student roster").add_subparsers(
+        dest="action", required=True
+    )
+    rimport = roster.add_parser("import", help="load a OneRoster 1.1 CSV bundle (zip)")
+    rimport.add_argument("file", type=Path)
+    rimport.set_defaults(func=_delegate("linking.cli", "roster_import"))
+
+    legacy = sub.add_parser("legacy", help="previous parent portal credentials").add_subparsers(
+        dest="action", required=True
+    )
+    limport = legacy.add_parser("import", help="load previous-portal credential hashes (CSV)")
+    limport.add_argument("file", type=Path)
+    limport.set_defaults(func=_delegate("linking.cli", "legacy_import"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``portal`` command."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

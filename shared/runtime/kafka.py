@@ -1,0 +1,119 @@
+"""Kafka adapters shared by every service: connection options, the idempotent producer
+and topic administration."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared.contracts.envelope import Headers
+from shared.contracts.topics import all_topic_names
+from shared.runtime.settings import ServiceSettings
+
+
+def connection_options(settings: ServiceSettings) -> dict[str, Any]:
+    """aiokafka connection options (bootstrap, TLS, SASL) from settings."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+    if settings.kafka_sasl_mechanism:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = (
+            settings.kafka_sasl_password.get_secret_value()
+            if settings.kafka_sasl_password
+            else None
+        )
+    return options
+
+
+class KafkaPublisher:
+    """Idempotent producer (``acks=all``) writing prefixed topics.
+
+    Used by the outbox relay and the dead-letter path; services never publish directly.
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def prefix(self) -> str:
+        return self._settings.kafka_topic_prefix
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            **connection_options(self._settings),
+            client_id=f"{self._settings.service_name}-producer",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            request_timeout_ms=30000,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def send(
+        self, topic: str, *, key: bytes | None, value: bytes, headers: Headers
+    ) -> asyncio.Future[Any]:
+        """Queue one record on the unprefixed ``topic``; await the returned future for the
+        broker's acknowledgement."""
+        if self._producer is None:
+            raise RuntimeError("publisher not started")
+        return await self._producer.send(
+            f"{self.prefix}{topic}", value=value, key=key, headers=headers
+        )
+
+    async def send_and_wait(
+        self, topic: str, *, key: bytes | None, value: bytes, headers: Headers
+    ) -> None:
+        """Publish one record and wait for ``acks=all``."""
+        await (await self.send(topic, key=key, value=value, headers=headers))
+
+    async def ready(self) -> bool:
+        """True when the broker answers a metadata request."""
+        if self._producer is None:
+            return False
+        client = self._producer.client
+        return bool(await client.fetch_all_metadata() is not None and client.cluster.brokers())
+
+
+async def create_topics(
+    settings: ServiceSettings,
+    *,
+    partitions: int = 3,
+    replication_factor: int = 1,
+    names: Sequence[str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Create every catalog topic and its DLQ; return (created, already existing)."""
+    wanted = list(names or all_topic_names(settings.kafka_topic_prefix))
+    admin = AIOKafkaAdminClient(**connection_options(settings), client_id="portal-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in wanted if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(n, partitions, replication_factor) for n in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another process
+        return missing, [n for n in wanted if n in existing]
+    finally:
+        await admin.close()

@@ -1,0 +1,248 @@
+"""Transactional outbox: events are stored in the same MongoDB document as the state
+change that causes them (one atomic single-document write), then relayed to Kafka.
+
+A document with pending events carries::
+
+    _outbox:        [ {id, topic, key, value, headers, created_at}, ... ]
+    _outbox_since:  time of its oldest pending event (indexed, sparse)
+
+:class:`OutboxRelay` claims documents in batches with a lease (so several replicas do
+not relay the same document at once and a relay killed mid-batch is replaced once the
+lease runs out), publishes their events with the idempotent producer and removes the
+published entries. Delivery is at-least-once; every event keeps its CloudEvents id so
+consumers de-duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from shared.contracts.envelope import encode, new_event_id
+from shared.contracts.events import Event
+from shared.runtime.kafka import KafkaPublisher
+from shared.runtime.logs import get_logger
+from shared.runtime.mongo import TRANSIENT_ERRORS
+from shared.runtime.tracing import context_from_headers, current_trace_headers, tracer
+
+log = get_logger(__name__)
+
+OUTBOX = "_outbox"
+SINCE = "_outbox_since"
+LEASE = "_outbox_lease"
+OWNER = "_outbox_owner"
+
+
+def outbox_entries(
+    events: Iterable[Event],
+    *,
+    source: str,
+    now: datetime | None = None,
+    event_ids: Sequence[str] | None = None,
+    times: Sequence[datetime] | None = None,
+) -> list[dict[str, Any]]:
+    """Encode ``events`` (with the current trace context) as outbox entries."""
+    now = now or datetime.now(UTC)
+    trace_headers = current_trace_headers()
+    entries = []
+    for i, event in enumerate(events):
+        event_id = event_ids[i] if event_ids else new_event_id()
+        record = encode(
+            event,
+            source=source,
+            event_id=event_id,
+            time=times[i] if times else now,
+            trace_headers=trace_headers,
+        )
+        entries.append(
+            {
+                "id": event_id,
+                "topic": event.event_type(),
+                "key": record.key.decode(),
+                "value": record.value.decode(),
+                "headers": [[k, v.decode()] for k, v in record.headers],
+                "created_at": now,
+            }
+        )
+    return entries
+
+
+def outbox_fields(entries: list[dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
+    """Fields to put in a new document so its events are relayed."""
+    if not entries:
+        return {}
+    return {OUTBOX: entries, SINCE: now or entries[0]["created_at"]}
+
+
+def outbox_update(entries: list[dict[str, Any]], now: datetime | None = None) -> dict[str, Any]:
+    """Update operators that append ``entries`` to a document's outbox; merge them into the
+    state change's update so both are written atomically."""
+    if not entries:
+        return {}
+    return {
+        "$push": {OUTBOX: {"$each": entries}},
+        "$min": {SINCE: now or entries[0]["created_at"]},
+    }
+
+
+def merge_updates(*updates: dict[str, Any]) -> dict[str, Any]:
+    """Merge update documents operator by operator (``$set`` with ``$set``...)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for update in updates:
+        for op, fields in update.items():
+            merged.setdefault(op, {}).update(fields)
+    return merged
+
+
+async def ensure_outbox_index(collection: AsyncCollection[dict[str, Any]]) -> None:
+    """The sparse index the relay scans."""
+    await collection.create_index([(SINCE, ASCENDING)], sparse=True, name="outbox_pending")
+
+
+class OutboxRelay:
+    """Relays pending outbox entries of some collections to Kafka."""
+
+    def __init__(
+        self,
+        collections: Sequence[AsyncCollection[dict[str, Any]]],
+        publisher: KafkaPublisher,
+        *,
+        batch_size: int = 200,
+        poll_seconds: float = 0.5,
+        lease_seconds: float = 30.0,
+    ) -> None:
+        self._collections = list(collections)
+        self._publisher = publisher
+        self._batch = batch_size
+        self._poll = poll_seconds
+        self._lease = timedelta(seconds=lease_seconds)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.relayed = 0
+
+    def wake(self) -> None:
+        """Relay now (called after a handler commits a change with events)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the current batch and stop."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Relay until stopped; back off while Kafka or MongoDB is unreachable."""
+        backoff = self._poll
+        while not self._stopping.is_set():
+            try:
+                moved = 0
+                for coll in self._collections:
+                    moved += await self.relay_once(coll)
+                backoff = self._poll
+                if moved:
+                    continue  # more may be waiting
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                transient = isinstance(exc, TRANSIENT_ERRORS) or "Kafka" in type(exc).__name__
+                log.warning(
+                    "outbox relay failed; retrying",
+                    error=type(exc).__name__,
+                    detail=str(exc)[:200],
+                    transient=transient,
+                )
+                backoff = min(backoff * 2, 10.0)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
+
+    async def relay_once(self, coll: AsyncCollection[dict[str, Any]]) -> int:
+        """Claim one batch of documents, publish their events, remove them. Returns the
+        number of events published."""
+        now = datetime.now(UTC)
+        owner = uuid.uuid4().hex
+        claimable = {
+            SINCE: {"$exists": True},
+            "$or": [{LEASE: {"$exists": False}}, {LEASE: {"$lt": now}}],
+        }
+        ids = [d["_id"] async for d in coll.find(claimable, {"_id": 1}).limit(self._batch)]
+        if not ids:
+            return 0
+        await coll.update_many(
+            {"_id": {"$in": ids}, **claimable},
+            {"$set": {LEASE: now + self._lease, OWNER: owner}},
+        )
+        docs = [d async for d in coll.find({"_id": {"$in": ids}, OWNER: owner}, {OUTBOX: 1})]
+        pending: list[tuple[Any, list[str], list[asyncio.Future[Any]]]] = []
+        for doc in docs:
+            sent_ids: list[str] = []
+            futures: list[asyncio.Future[Any]] = []
+            for entry in doc.get(OUTBOX, []):
+                futures.append(await self._send(entry))
+                sent_ids.append(entry["id"])
+            pending.append((doc["_id"], sent_ids, futures))
+        published = 0
+        ops: list[UpdateOne] = []
+        for doc_id, sent_ids, futures in pending:
+            await asyncio.gather(*futures)
+            published += len(sent_ids)
+            ops.append(
+                UpdateOne(
+                    {"_id": doc_id, OWNER: owner},
+                    {
+                        "$pull": {OUTBOX: {"id": {"$in": sent_ids}}},
+                        "$unset": {LEASE: "", OWNER: ""},
+                    },
+                )
+            )
+            ops.append(
+                UpdateOne(
+                    {"_id": doc_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: "", SINCE: ""}}
+                )
+            )
+        if ops:
+            await coll.bulk_write(ops, ordered=True)
+        self.relayed += published
+        return published
+
+    async def _send(self, entry: dict[str, Any]) -> asyncio.Future[Any]:
+        headers = {k: v for k, v in entry["headers"]}
+        parent = context_from_headers(headers)
+        with tracer(__name__).start_as_current_span(
+            f"{entry['topic']} publish",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": entry["topic"],
+                "messaging.message.id": entry["id"],
+            },
+        ):
+            # The consumer continues from this producer span.
+            trace_headers = current_trace_headers()
+            out = [
+                (k, v.encode())
+                for k, v in entry["headers"]
+                if k not in ("traceparent", "tracestate")
+            ]
+            out += [(k, v.encode()) for k, v in trace_headers.items()]
+            return await self._publisher.send(
+                entry["topic"],
+                key=entry["key"].encode(),
+                value=entry["value"].encode(),
+                headers=out,
+            )
+
+
+def span_is_recording() -> bool:
+    """True when a span is active (handlers attach event ids to it)."""
+    return trace.get_current_span().is_recording()

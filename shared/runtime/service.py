@@ -1,0 +1,299 @@
+"""What every service's composition root assembles: MongoDB client, Kafka publisher,
+FastStream broker with reliable consumers, outbox relay, HTTP app with health, metrics,
+problem details and AsyncAPI.
+
+A service's ``create_app(settings)`` builds a :class:`ServiceRuntime`, registers its
+subscribers, routers, start-up steps and background loops on it, and returns
+``runtime.http_app()``. Nothing connects before the app's lifespan starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.contracts.events import EVENT_TYPES
+from shared.contracts.topics import PRODUCERS, topic_name
+from shared.runtime.consumer import Consumers, Handler
+from shared.runtime.kafka import KafkaPublisher, connection_options
+from shared.runtime.logs import configure_logging, get_logger
+from shared.runtime.mongo import create_client, ping, service_database
+from shared.runtime.outbox import OutboxRelay, ensure_outbox_index
+from shared.runtime.problems import install_problem_handlers, problem
+from shared.runtime.settings import ServiceSettings
+from shared.runtime.tracing import configure_tracing
+
+log = get_logger(__name__)
+
+Step = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    """The shared infrastructure of one service process."""
+
+    def __init__(self, settings: ServiceSettings, *, title: str, description: str = "") -> None:
+        self.settings = settings
+        self.name = settings.service_name
+        self.title = title
+        self.description = description
+        configure_logging(self.name, settings.log_level)
+        self.tracer_provider = configure_tracing(
+            settings.trace_service_name,
+            otlp_endpoint=settings.otel_exporter_otlp_endpoint,
+            traces_file=settings.otel_traces_file,
+        )
+        self.mongo: AsyncMongoClient[dict[str, Any]] = create_client(settings)  # lazy: no I/O
+        self.db: AsyncDatabase[dict[str, Any]] = service_database(self.mongo, settings)
+        self.publisher = KafkaPublisher(settings)
+        conn = connection_options(settings)
+        conn.pop("bootstrap_servers")
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=self.name,
+            graceful_timeout=20.0,
+            description=description,
+            **conn,
+        )
+        self.consumers = Consumers(
+            self.broker, self.publisher, service=self.name, prefix=settings.kafka_topic_prefix
+        )
+        self._outbox_collections: list[AsyncCollection[dict[str, Any]]] = []
+        self.relay: OutboxRelay | None = None
+        self._startup: list[Step] = []
+        self._background: list[Step] = []
+        self._shutdown: list[Step] = []
+        self._routers: list[APIRouter] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._document_produced_topics()
+
+    # --- registration -------------------------------------------------------------
+
+    def subscribe(self, topic: Any, handler: Handler, *, description: str = "") -> None:
+        """Consume ``topic`` with ``handler`` (see :class:`Consumers`)."""
+        self.consumers.subscribe(topic, handler, description=description)
+
+    def outbox(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        """Relay the outbox entries of ``collection`` to Kafka."""
+        self._outbox_collections.append(collection)
+
+    def on_startup(self, step: Step) -> None:
+        """Run ``step`` once MongoDB and Kafka are reachable (e.g. create indexes)."""
+        self._startup.append(step)
+
+    def on_shutdown(self, step: Step) -> None:
+        """Run ``step`` when the process stops, before connections close."""
+        self._shutdown.append(step)
+
+    def background(self, loop: Step) -> None:
+        """Run ``loop`` for the life of the process (cancelled at shutdown)."""
+        self._background.append(loop)
+
+    def include_router(self, router: APIRouter) -> None:
+        """Serve ``router``'s routes."""
+        self._routers.append(router)
+
+    def wake_relay(self) -> None:
+        """Relay outbox entries now (handlers call it after committing events)."""
+        if self.relay is not None:
+            self.relay.wake()
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, prepare, start consuming and relaying."""
+        await self._until_ready("MongoDB", lambda: ping(self.mongo))
+        await self._until_ready("Kafka", self.publisher.start)
+        for coll in self._outbox_collections:
+            await ensure_outbox_index(coll)
+        for step in self._startup:
+            await step()
+        self.relay = OutboxRelay(
+            self._outbox_collections,
+            self.publisher,
+            poll_seconds=self.settings.outbox_poll_seconds,
+            lease_seconds=self.settings.outbox_lease_seconds,
+        )
+        if self._outbox_collections:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for loop in self._background:
+            self._tasks.append(asyncio.create_task(self._guard(loop), name=loop.__name__))
+        await self.broker.start()
+        log.info(
+            "service started",
+            http_port=self.settings.http_port,
+            consumes=[str(t) for t in self.consumers.topics],
+        )
+
+    async def stop(self) -> None:
+        """Stop consuming (finishing in-flight messages), then the loops, then close."""
+        with suppress(Exception):
+            await self.broker.stop()
+        for step in self._shutdown:
+            with suppress(Exception):
+                await step()
+        if self.relay is not None:
+            self.relay.stop()
+        for task in self._tasks:
+            if task.get_name() != "outbox-relay":
+                task.cancel()
+        with suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
+        await self.publisher.stop()
+        await self.mongo.close()
+        self.tracer_provider.shutdown()
+        log.info("service stopped")
+
+    async def _until_ready(self, what: str, attempt: Step, timeout: float = 120.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.2
+        while True:
+            try:
+                await attempt()
+                return
+            except Exception as exc:
+                if loop.time() > deadline:
+                    raise RuntimeError(f"{what} not reachable after {timeout:.0f}s") from exc
+                log.warning("waiting for dependency", dependency=what, error=type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _guard(self, loop: Step) -> None:
+        """Keep a background loop alive through unexpected errors."""
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background loop crashed; restarting", loop=loop.__name__)
+                await asyncio.sleep(1.0)
+
+    # --- health and documents -----------------------------------------------------
+
+    async def readiness(self) -> dict[str, str]:
+        """Check MongoDB and Kafka for real; a failed check names the dependency."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(ping(self.mongo), 2.0)
+            checks["mongodb"] = "ok"
+        except Exception as exc:
+            checks["mongodb"] = f"unreachable ({type(exc).__name__})"
+        try:
+            ok = await asyncio.wait_for(self.publisher.ready(), 2.0)
+            checks["kafka"] = "ok" if ok else "unreachable"
+        except Exception as exc:
+            checks["kafka"] = f"unreachable ({type(exc).__name__})"
+        return checks
+
+    def asyncapi(self) -> dict[str, Any]:
+        """The service's AsyncAPI 3 document, generated from its FastStream broker."""
+        spec = AsyncAPI(
+            self.broker,
+            title=f"{self.title} events",
+            version="1.0.0",
+            description=self.description,
+            schema_version="3.0.0",
+        )
+        return json.loads(spec.to_specification().to_json())
+
+    def _document_produced_topics(self) -> None:
+        for topic, producer in PRODUCERS.items():
+            if producer == self.name:
+                cls = EVENT_TYPES[str(topic)]
+                self.broker.publisher(
+                    topic_name(topic, self.settings.kafka_topic_prefix),
+                    title=f"{topic}:{self.name}",
+                    description=f"{topic} events published by {self.name} (via its outbox)",
+                    schema=cls,
+                )
+
+    def http_app(self, *, version: str = "1.0.0", openapi: bool = True) -> FastAPI:
+        """The service's HTTP app: its routers plus health, metrics and documents."""
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(
+            title=self.title,
+            version=version,
+            description=self.description,
+            lifespan=lifespan,
+            openapi_url="/openapi.json" if openapi else None,
+            docs_url="/docs" if openapi else None,
+            redoc_url=None,
+        )
+        install_problem_handlers(app)
+        for router in self._routers:
+            app.include_router(router)
+        app.include_router(self._ops_router())
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
+        )
+        with suppress(Exception):
+            PymongoInstrumentor().instrument(tracer_provider=self.tracer_provider)
+        app.state.runtime = self
+        return app
+
+    def _ops_router(self) -> APIRouter:
+        router = APIRouter(tags=["operations"])
+
+        @router.get("/healthz", summary="Liveness: the process is running")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @router.get("/readyz", summary="Readiness: Kafka and MongoDB are reachable")
+        async def readyz() -> Response:
+            checks = await self.readiness()
+            if all(v == "ok" for v in checks.values()):
+                return JSONResponse({"status": "ready", "checks": checks})
+            return problem(
+                503,
+                type_="not-ready",
+                title="Service Unavailable",
+                detail="a dependency is unreachable",
+                checks=checks,
+            )
+
+        @router.get("/metrics", summary="Prometheus metrics")
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        @router.get("/asyncapi.json", summary="AsyncAPI 3 document of this service's events")
+        async def asyncapi_json() -> dict[str, Any]:
+            return self.asyncapi()
+
+        @router.get("/docs/asyncapi", response_class=HTMLResponse, include_in_schema=False)
+        async def asyncapi_html() -> str:
+            from faststream.specification.asyncapi import get_asyncapi_html
+
+            spec = AsyncAPI(self.broker, title=f"{self.title} events", schema_version="3.0.0")
+            return get_asyncapi_html(spec.to_specification())
+
+        return router
+
+
+def produced_by(service: str) -> Sequence[str]:
+    """Unprefixed topics ``service`` publishes."""
+    return [str(t) for t, p in PRODUCERS.items() if p == service]

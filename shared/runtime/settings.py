@@ -1,0 +1,85 @@
+"""Typed settings read from the environment (names of contract §7).
+
+Each service subclasses :class:`ServiceSettings` with its own fields and default port.
+Settings are built in the composition root (``create_app``), never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.runtime.policy import DistrictPolicy, load_policy
+
+#: Values that must never reach production as a secret.
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password", "dev", "local"}
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    service_name: ClassVar[str] = "service"
+    default_http_port: ClassVar[int] = 8000
+
+    environment: Literal["local", "test", "production"] = "local"
+    log_level: str = "INFO"
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_prefix: str = ""
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+
+    mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
+    #: Prefix of every database name (e.g. ``test_`` for an isolated test run).
+    mongodb_database_prefix: str = ""
+
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str | None = None
+    #: Local/test addition: append finished spans as JSON lines to this file.
+    otel_traces_file: Path | None = None
+
+    district_policy_file: Path | None = None
+    portal_public_url: str = "http://localhost:8001"
+
+    #: How long an outbox message may stay claimed by a relay that died.
+    outbox_lease_seconds: float = 30.0
+    #: How often the relay looks for messages it was not woken for (crash recovery).
+    outbox_poll_seconds: float = 0.5
+
+    @model_validator(mode="after")
+    def _defaults_and_production_floor(self) -> ServiceSettings:
+        if not self.http_port:
+            self.http_port = self.default_http_port
+        if self.environment == "production":
+            self.refuse_placeholders()
+        return self
+
+    def refuse_placeholders(self) -> None:
+        """Refuse to start in production with a secret left at a placeholder value."""
+        for name, value in self:
+            if isinstance(value, SecretStr) and value.get_secret_value().lower() in _PLACEHOLDERS:
+                raise ValueError(f"{name.upper()} must be set to a real secret in production")
+
+    @property
+    def database_name(self) -> str:
+        """The service's own MongoDB database."""
+        return f"{self.mongodb_database_prefix}{self.service_name}"
+
+    def load_policy(self) -> DistrictPolicy:
+        """The district policy (``DISTRICT_POLICY_FILE`` or the bundled Duval policy)."""
+        return load_policy(self.district_policy_file)
+
+    @property
+    def trace_service_name(self) -> str:
+        """``OTEL_SERVICE_NAME`` or the service name."""
+        return self.otel_service_name or self.service_name

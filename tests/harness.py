@@ -1,0 +1,205 @@
+"""Runs the four services as real processes against the local stack for integration
+tests, each test run isolated by a database prefix and a Kafka topic prefix.
+
+Used through the fixtures of ``tests/conftest.py``; the stack (Kafka, the MongoDB
+protocol server, the SMTP sink) is started by ``python -m tools.devstack up``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+BASE_PORTS = {"identity": 18001, "linking": 18002, "notifier": 18003, "scheduler": 18004}
+
+
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> Any:
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: {last!r}")
+
+
+async def async_wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> Any:
+    """Async :func:`wait_until`; ``predicate`` may be sync or return an awaitable."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: {last!r}")
+
+
+@dataclass
+class ServiceProcess:
+    """One service process (``portal serve NAME``)."""
+
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, wait: bool = True, timeout: float = 90.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "shared.runtime.cli", "serve", self.name],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        if wait:
+            self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        def ready() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-3000:]
+                raise AssertionError(f"{self.name} exited ({self.proc.returncode}):\n{tail}")
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=timeout, interval=0.25, what=f"{self.name} ready")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Graceful stop (SIGTERM), then kill."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all (crash simulation)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@dataclass
+class Portal:
+    """The whole system under test: stack prefixes, the four services, helpers."""
+
+    run_id: str
+    topic_prefix: str
+    db_prefix: str
+    run_dir: Path
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @property
+    def traces_file(self) -> Path:
+        return self.run_dir / "spans.jsonl"
+
+    def url(self, service: str) -> str:
+        return self.services[service].url
+
+    def env_for(self, service: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "ENVIRONMENT": "test",
+                "HTTP_PORT": str(BASE_PORTS[service]),
+                "KAFKA_TOPIC_PREFIX": self.topic_prefix,
+                "MONGODB_DATABASE_PREFIX": self.db_prefix,
+                "OTEL_TRACES_FILE": str(self.traces_file),
+                "OTEL_SERVICE_NAME": service,
+                "PORTAL_PUBLIC_URL": "http://localhost:8001",
+                "SCHEDULER_CLOCK_CONTROL": "true",
+                "LOG_LEVEL": "INFO",
+                "PYTHONUNBUFFERED": "1",
+                # Retry fast in tests; production defaults are slower.
+                "NOTIFIER_RETRY_BASE_SECONDS": "0.5",
+            }
+        )
+        env.update(extra or {})
+        return env
+
+    def add(self, service: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+        proc = ServiceProcess(
+            service,
+            BASE_PORTS[service],
+            self.env_for(service, extra_env),
+            self.run_dir / f"{service}.log",
+        )
+        self.services[service] = proc
+        return proc
+
+    def log_files(self) -> list[Path]:
+        return sorted(self.run_dir.glob("*.log"))
+
+    def spans(self) -> list[dict[str, Any]]:
+        if not self.traces_file.exists():
+            return []
+        return [json.loads(line) for line in self.traces_file.read_text().splitlines() if line]
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+def new_portal(names: Iterable[str] = BASE_PORTS) -> Portal:
+    """A fresh isolated portal (not started)."""
+    run_id = uuid.uuid4().hex[:8]
+    run_dir = ROOT / "var" / "test-runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    portal = Portal(run_id, f"t{run_id}.", f"t{run_id}_", run_dir)
+    for name in names:
+        portal.add(name)
+    return portal
+
+
+def ensure_stack() -> None:
+    """Start the local stack if it is not running (idempotent)."""
+    subprocess.run([PYTHON, "-m", "tools.devstack", "up"], cwd=ROOT, check=True)
+
+
+def create_topics(prefix: str) -> None:
+    """Create the catalog's topics under ``prefix``."""
+    subprocess.run(
+        [PYTHON, "-m", "shared.runtime.cli", "topics", "create"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "KAFKA_TOPIC_PREFIX": prefix},
+        stdout=subprocess.DEVNULL,
+    )
