@@ -38,6 +38,30 @@ def connection_options(settings: ServiceSettings) -> dict[str, Any]:
     return options
 
 
+def faststream_security(settings: ServiceSettings) -> Any:
+    """The FastStream security object for the broker (None for plaintext)."""
+    from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+    options = connection_options(settings)
+    ssl_context = options.get("ssl_context")
+    mechanism = (settings.kafka_sasl_mechanism or "").upper()
+    if mechanism:
+        cls = {
+            "PLAIN": SASLPlaintext,
+            "SCRAM-SHA-256": SASLScram256,
+            "SCRAM-SHA-512": SASLScram512,
+        }[mechanism]
+        password = (
+            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        )
+        return cls(
+            username=settings.kafka_sasl_username or "", password=password, ssl_context=ssl_context
+        )
+    if ssl_context is not None:
+        return BaseSecurity(ssl_context=ssl_context)
+    return None
+
+
 class KafkaPublisher:
     """Idempotent producer (``acks=all``) writing prefixed topics.
 

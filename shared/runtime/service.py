@@ -27,7 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.contracts.events import EVENT_TYPES
 from shared.contracts.topics import PRODUCERS, topic_name
 from shared.runtime.consumer import Consumers, Handler
-from shared.runtime.kafka import KafkaPublisher, connection_options
+from shared.runtime.kafka import KafkaPublisher, faststream_security
 from shared.runtime.logs import configure_logging, get_logger
 from shared.runtime.mongo import create_client, ping, service_database
 from shared.runtime.outbox import OutboxRelay, ensure_outbox_index
@@ -57,14 +57,12 @@ class ServiceRuntime:
         self.mongo: AsyncMongoClient[dict[str, Any]] = create_client(settings)  # lazy: no I/O
         self.db: AsyncDatabase[dict[str, Any]] = service_database(self.mongo, settings)
         self.publisher = KafkaPublisher(settings)
-        conn = connection_options(settings)
-        conn.pop("bootstrap_servers")
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=self.name,
             graceful_timeout=20.0,
             description=description,
-            **conn,
+            security=faststream_security(settings),
         )
         self.consumers = Consumers(
             self.broker, self.publisher, service=self.name, prefix=settings.kafka_topic_prefix

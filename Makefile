@@ -1,0 +1,76 @@
+# Guardian portal: one command to run it all locally, one to pass every test.
+#   make run    start Kafka, the MongoDB-protocol server, the SMTP sink and all four services
+#   make stop   stop all of it
+#   make test   start what tests need, run every test, stop it; non-zero on any failure
+#   make bench  benchmarks → bench/report.md (not part of make test)
+#   make faults the long fault-tolerance round
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run stop test unit contract integration faults bench lint topics schemas asyncapi clean-data help
+
+help:
+	@sed -n '1,8p' Makefile
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+include tools/devstack/stack.mk
+-include deploy/k8s-check.mk
+
+topics: venv
+	$(PY) -m shared.runtime.cli topics create
+
+run: venv stack-up topics
+	$(PY) -m tools.run_services up
+
+stop: venv
+	-$(PY) -m tools.run_services down
+	$(MAKE) --no-print-directory stack-down
+
+schemas: venv
+	$(PY) -m shared.runtime.cli schemas export
+
+asyncapi: venv
+	$(PY) -m shared.runtime.cli asyncapi export
+
+lint: venv
+	$(PY) -m ruff check .
+
+# Unit and contract tests need nothing running.
+unit: venv
+	$(PY) -m pytest -q shared services tools/devstack/tests
+
+contract: venv
+	$(PY) -m pytest -q tests/contract
+
+# The whole suite: lint, unit, contract, k8s manifests, integration on the real stack.
+# The stack is stopped afterwards whatever the outcome; the exit code is pytest's.
+test: venv
+	$(PY) -m ruff check .
+	$(MAKE) --no-print-directory k8s-check
+	$(PY) -m tools.devstack up
+	set +e; PORTAL_STACK_MANAGED=1 $(PY) -m pytest -q -p no:cacheprovider \
+	  shared services tests tools; rc=$$?; \
+	$(PY) -m tools.devstack down; \
+	if [ $$rc -eq 5 ]; then echo "no test ran"; exit 1; fi; exit $$rc
+
+faults: venv
+	$(PY) -m tools.devstack up
+	set +e; PORTAL_STACK_MANAGED=1 PORTAL_FAULTS=long $(PY) -m pytest -q tests/integration/faults; \
+	rc=$$?; $(PY) -m tools.devstack down; exit $$rc
+
+bench: venv
+	$(PY) -m tools.devstack up
+	set +e; $(PY) bench/run_all.py; rc=$$?; $(PY) -m tools.devstack down; exit $$rc
+
+clean-data: stop
+	rm -rf var/mongo-data var/kafka-data var/mail var/test-runs var/log

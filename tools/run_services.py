@@ -1,0 +1,128 @@
+"""Start, stop and show the four services for ``make run`` / ``make stop``.
+
+Each service runs as ``portal serve NAME`` in the background with its log in
+``var/log/NAME.log`` and its pid in ``var/run/NAME.pid``; ``up`` waits until every
+``/readyz`` answers 200 and prints where everything is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = ROOT / "var"
+SERVICES = {"identity": 8001, "linking": 8002, "notifier": 8003, "scheduler": 8004}
+
+
+def _pid(name: str) -> int | None:
+    path = VAR / "run" / f"{name}.pid"
+    try:
+        pid = int(path.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        path.unlink(missing_ok=True)
+        return None
+
+
+def up(timeout: float = 120.0) -> int:
+    """Start every service that is not running and wait until all are ready."""
+    (VAR / "run").mkdir(parents=True, exist_ok=True)
+    (VAR / "log").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("SCHEDULER_CLOCK_CONTROL", "true")
+    env.setdefault("OTEL_TRACES_FILE", str(VAR / "log" / "spans.jsonl"))
+    for name in SERVICES:
+        if _pid(name):
+            continue
+        log = (VAR / "log" / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.runtime.cli", "serve", name],
+            cwd=ROOT,
+            env={**env, "OTEL_SERVICE_NAME": name},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        (VAR / "run" / f"{name}.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    pending = dict(SERVICES)
+    while pending and time.monotonic() < deadline:
+        for name, port in list(pending.items()):
+            if not _pid(name):
+                print(f"{name} exited; see var/log/{name}.log", file=sys.stderr)
+                return 1
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    del pending[name]
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    if pending:
+        print(
+            f"not ready after {timeout:.0f}s: {', '.join(pending)} (see var/log/)", file=sys.stderr
+        )
+        return 1
+    print_summary()
+    return 0
+
+
+def down() -> int:
+    """Stop every service gracefully (SIGTERM, then SIGKILL after 30 s)."""
+    for name in SERVICES:
+        pid = _pid(name)
+        if not pid:
+            continue
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _pid(name) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _pid(name):
+            os.kill(pid, signal.SIGKILL)
+        (VAR / "run" / f"{name}.pid").unlink(missing_ok=True)
+        print(f"stopped {name}")
+    return 0
+
+
+def print_summary() -> None:
+    """Where everything is."""
+    print(
+        """
+Guardian portal is running:
+  identity   http://127.0.0.1:8001   API docs http://127.0.0.1:8001/docs   OpenAPI /openapi.json
+  linking    http://127.0.0.1:8002   API docs http://127.0.0.1:8002/docs   OpenAPI /openapi.json
+  notifier   http://127.0.0.1:8003   templates http://127.0.0.1:8003/v1/templates/verification?locale=es
+  scheduler  http://127.0.0.1:8004   clock    http://127.0.0.1:8004/v1/admin/clock
+  AsyncAPI   http://127.0.0.1:800N/docs/asyncapi (each service)  · checked in: shared/contracts/asyncapi/
+  health     /healthz  /readyz  /metrics on every service
+  mail inbox http://127.0.0.1:8025 (every email the notifier sends; files in var/mail/)
+  Kafka      127.0.0.1:9092        MongoDB protocol 127.0.0.1:27017      SMTP 127.0.0.1:1025
+  logs       var/log/<service>.log   spans var/log/spans.jsonl
+  staff token: .venv/bin/portal staff-token --school 0123
+Stop everything with: make stop"""
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=["up", "down", "status"])
+    args = parser.parse_args()
+    if args.action == "up":
+        return up()
+    if args.action == "down":
+        return down()
+    for name, port in SERVICES.items():
+        print(f"{name:10} {'running' if _pid(name) else 'stopped'}  :{port}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
