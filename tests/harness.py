@@ -24,6 +24,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+#: Run directories (logs, spans) created by this test session.
+RUN_DIRS: list[Path] = []
 BASE_PORTS = {"identity": 18001, "linking": 18002, "notifier": 18003, "scheduler": 18004}
 
 
@@ -183,6 +185,7 @@ def new_portal(names: Iterable[str] = BASE_PORTS) -> Portal:
     run_id = uuid.uuid4().hex[:8]
     run_dir = ROOT / "var" / "test-runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
+    RUN_DIRS.append(run_dir)
     portal = Portal(run_id, f"t{run_id}.", f"t{run_id}_", run_dir)
     for name in names:
         portal.add(name)
