@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Portal, create_topics, ensure_stack, new_portal
+from tests.harness import Portal, ensure_stack, new_portal, start_portal, stop_portal
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -26,18 +26,26 @@ def stack() -> None:
 
 @pytest.fixture(scope="session")
 def portal(stack: None) -> Iterator[Portal]:
-    """All four services running as processes, isolated by topic and database prefixes."""
-    p = new_portal()
-    create_topics(p.topic_prefix)
-    for svc in p.services.values():
-        svc.start(wait=False)
+    """All four services running as processes, isolated by topic and database prefixes.
+
+    Its scheduler clock is never moved: tests that travel in time use ``time_portal``.
+    """
+    p = start_portal(new_portal())
     try:
-        for svc in p.services.values():
-            svc.wait_ready()
         yield p
     finally:
-        for svc in p.services.values():
-            svc.stop()
+        stop_portal(p)
+
+
+@pytest.fixture(scope="module")
+def time_portal(stack: None) -> Iterator[Portal]:
+    """A portal of its own (ports 181xx) for one module whose tests move the scheduler's
+    clock forward, so that other tests' deadlines are not affected."""
+    p = start_portal(new_portal(port_offset=100))
+    try:
+        yield p
+    finally:
+        stop_portal(p)
 
 
 @pytest.fixture(scope="session")

@@ -129,6 +129,7 @@ class Portal:
     db_prefix: str
     run_dir: Path
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    port_offset: int = 0
 
     @property
     def traces_file(self) -> Path:
@@ -142,7 +143,7 @@ class Portal:
         env.update(
             {
                 "ENVIRONMENT": "test",
-                "HTTP_PORT": str(BASE_PORTS[service]),
+                "HTTP_PORT": str(BASE_PORTS[service] + self.port_offset),
                 "KAFKA_TOPIC_PREFIX": self.topic_prefix,
                 "MONGODB_DATABASE_PREFIX": self.db_prefix,
                 "OTEL_TRACES_FILE": str(self.traces_file),
@@ -180,16 +181,45 @@ class Portal:
         return f"{self.topic_prefix}{name}"
 
 
-def new_portal(names: Iterable[str] = BASE_PORTS) -> Portal:
-    """A fresh isolated portal (not started)."""
+def new_portal(names: Iterable[str] = BASE_PORTS, *, port_offset: int = 0) -> Portal:
+    """A fresh isolated portal (not started); ``port_offset`` lets several run at once."""
     run_id = uuid.uuid4().hex[:8]
     run_dir = ROOT / "var" / "test-runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     RUN_DIRS.append(run_dir)
-    portal = Portal(run_id, f"t{run_id}.", f"t{run_id}_", run_dir)
+    portal = Portal(run_id, f"t{run_id}.", f"t{run_id}_", run_dir, port_offset=port_offset)
     for name in names:
         portal.add(name)
     return portal
+
+
+def start_portal(portal: Portal) -> Portal:
+    """Create the run's topics and start its services; wait until all are ready."""
+    create_topics(portal.topic_prefix)
+    for svc in portal.services.values():
+        svc.start(wait=False)
+    try:
+        for svc in portal.services.values():
+            svc.wait_ready()
+    except BaseException:
+        stop_portal(portal)
+        raise
+    return portal
+
+
+def stop_portal(portal: Portal) -> None:
+    """Stop every service of ``portal`` gracefully."""
+    for svc in portal.services.values():
+        svc.stop()
+
+
+def advance_clock(portal: Portal, seconds: float) -> dict[str, Any]:
+    """Move the scheduler's clock forward (needs SCHEDULER_CLOCK_CONTROL=true)."""
+    response = httpx.post(
+        f"{portal.url('scheduler')}/v1/admin/clock", json={"advance_seconds": seconds}, timeout=10
+    )
+    response.raise_for_status()
+    return dict(response.json())
 
 
 def ensure_stack() -> None:
