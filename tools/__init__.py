@@ -1,0 +1,1 @@
+"""Developer tooling (not shipped): local dev/test stack under ``tools.devstack``."""
