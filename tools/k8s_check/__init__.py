@@ -1,0 +1,1 @@
+"""Offline checks of the Kubernetes deployment (deploy/k8s): ``make k8s-check``."""

