@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY = POLICY_DIR / "duval.yaml"
+#: NIST SP 800-63B-4 / OWASP ASVS 5.0 preset (``DISTRICT_POLICY_FILE`` may point at it).
+NIST_POLICY = POLICY_DIR / "nist-800-63b.yaml"
 
 
 class _Strict(BaseModel):
@@ -37,6 +39,14 @@ class PasswordPolicy(_Strict):
     blocklist: bool = False
     #: Minimum zxcvbn score (0–4) when ``blocklist`` is on.
     min_strength_score: int = Field(0, ge=0, le=4)
+
+    @model_validator(mode="after")
+    def _lengths(self) -> PasswordPolicy:
+        if self.min_length > self.max_length:
+            raise ValueError("min_length must not exceed max_length")
+        if self.require_special and not self.special_characters:
+            raise ValueError("require_special needs special_characters")
+        return self
 
 
 class SecurityQuestionPolicy(_Strict):
@@ -88,6 +98,12 @@ class InactivityPolicy(_Strict):
     delete_after_months: int = Field(13, ge=1)
     reminder_days_before_disable: int | None = Field(14, ge=1)
 
+    @model_validator(mode="after")
+    def _order(self) -> InactivityPolicy:
+        if self.delete_after_months <= self.disable_after_months:
+            raise ValueError("delete_after_months must be greater than disable_after_months")
+        return self
+
 
 class Branding(_Strict):
     """How emails look and who sends them."""
@@ -117,6 +133,12 @@ class DistrictPolicy(_Strict):
     )
     default_locale: str = "en"
     branding: Branding = Field(default_factory=Branding)
+
+    @model_validator(mode="after")
+    def _default_locale_offered(self) -> DistrictPolicy:
+        if self.default_locale not in self.locales:
+            raise ValueError(f"default_locale {self.default_locale!r} is not in locales")
+        return self
 
     @field_validator("forbidden_email_domains")
     @classmethod

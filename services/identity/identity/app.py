@@ -2,16 +2,83 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 
-from shared.runtime.service import ServiceRuntime
+from identity.adapters.captcha import build_captcha
+from identity.adapters.hashing import Argon2Hasher, Argon2Parameters
+from identity.adapters.jwt_sessions import SessionTokens
+from identity.adapters.mongo_accounts import MongoAccounts
+from identity.domain.messages import MESSAGES
+from identity.entrypoints import consumers
+from identity.entrypoints.http import build_router, install_error_handlers
+from identity.handlers import IdentityService
 from identity.settings import Settings
+from shared.runtime.logs import get_logger
+from shared.runtime.problems import register_messages
+from shared.runtime.service import ServiceRuntime
 
 __all__ = ["Settings", "create_app"]
+
+log = get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the identity service (no I/O until the app starts)."""
     settings = settings or Settings()
-    runtime = ServiceRuntime(settings, title="Identity service")
-    return runtime.http_app()
+    policy = settings.load_policy()
+    register_messages(MESSAGES)
+    runtime = ServiceRuntime(
+        settings, title="Identity service",
+        description="Guardian registration, email verification, sign-in, passwords, profile "
+        "and account lifecycle.",
+    )
+    repo = MongoAccounts(runtime.db, on_commit=runtime.wake_relay)
+    hasher = Argon2Hasher(
+        Argon2Parameters(
+            memory_kib=settings.identity_argon2_memory_kib,
+            time_cost=settings.identity_argon2_time_cost,
+            parallelism=settings.identity_argon2_parallelism,
+        ),
+        workers=settings.identity_hash_workers,
+    )
+    captcha = build_captcha(
+        settings.captcha_provider,
+        settings.captcha_secret.get_secret_value() if settings.captcha_secret else None,
+        settings.captcha_verify_url,
+    )
+    tokens = SessionTokens.from_settings(
+        settings.identity_jwt_private_keys.get_secret_value()
+        if settings.identity_jwt_private_keys else None,
+        settings.identity_jwt_active_kid,
+        production=settings.environment == "production",
+    )
+    service = IdentityService(repo=repo, hasher=hasher, captcha=captcha, tokens=tokens,
+                              policy=policy)
+
+    runtime.outbox(repo.accounts)
+    runtime.on_startup(repo.create_indexes)
+    consumers.subscribe(runtime, service)
+
+    async def purge_unverified_accounts() -> None:
+        """Purge never-verified accounts periodically."""
+        await asyncio.sleep(settings.identity_purge_first_delay_seconds)
+        while True:
+            await service.purge_unverified()
+            await asyncio.sleep(settings.identity_purge_interval_seconds)
+
+    runtime.background(purge_unverified_accounts)
+
+    async def close_hasher() -> None:
+        hasher.close()
+
+    runtime.on_shutdown(close_hasher)
+    runtime.include_router(build_router(
+        service, trust_forwarded_for=settings.identity_trust_forwarded_for
+    ))
+    app = runtime.http_app()
+    install_error_handlers(app)
+    app.state.identity = service
+    log.debug("identity app built", policy=policy.name)
+    return app

@@ -1,8 +1,10 @@
-"""Settings of the identity service (environment names: docs/operations/configuration.md)."""
+"""Settings of the identity service (environment names: docs/services/identity.md)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
+
+from pydantic import SecretStr, model_validator
 
 from shared.runtime.settings import ServiceSettings
 
@@ -12,3 +14,40 @@ class Settings(ServiceSettings):
 
     service_name: ClassVar[str] = "identity"
     default_http_port: ClassVar[int] = 8001
+
+    #: JSON object kid → PEM (ES256 private keys); unset outside production: the local
+    #: development key (``var/keys/identity-jwt.pem``, kid ``local-1``).
+    identity_jwt_private_keys: SecretStr | None = None
+    #: The kid that signs new tokens (the others still verify during a rotation).
+    identity_jwt_active_kid: str | None = None
+
+    captcha_provider: Literal["none", "turnstile", "hcaptcha", "recaptcha"] = "none"
+    captcha_secret: SecretStr | None = None
+    #: Override of the provider's siteverify URL (a proxy, or a test double).
+    captcha_verify_url: str | None = None
+
+    #: argon2id parameters (OWASP floor by default). Raising them re-hashes each
+    #: password at its owner's next sign-in.
+    identity_argon2_memory_kib: int = 19456
+    identity_argon2_time_cost: int = 2
+    identity_argon2_parallelism: int = 1
+    #: Hashing threads (0: one per CPU core).
+    identity_hash_workers: int = 0
+
+    #: How often never-verified accounts are purged (seconds), and the first delay.
+    identity_purge_interval_seconds: float = 3600.0
+    identity_purge_first_delay_seconds: float = 30.0
+    #: Use the first ``X-Forwarded-For`` address as the client address (behind a proxy
+    #: that sets it); otherwise the peer address.
+    identity_trust_forwarded_for: bool = False
+
+    @model_validator(mode="after")
+    def _production_floor(self) -> Settings:
+        if self.environment == "production":
+            if self.identity_jwt_private_keys is None:
+                raise ValueError("IDENTITY_JWT_PRIVATE_KEYS must be set in production")
+            if self.identity_argon2_memory_kib < 19456 or self.identity_argon2_time_cost < 2:
+                raise ValueError("argon2id below OWASP's floor (19 MiB, t=2) in production")
+        if self.captcha_provider != "none" and not self.captcha_secret:
+            raise ValueError(f"CAPTCHA_SECRET is required for CAPTCHA_PROVIDER={self.captcha_provider}")
+        return self
