@@ -263,6 +263,20 @@ class LinkRevoked(_LinkRecipient, Event):
     revoked_by: str | None = None
 
 
+class LinkWithdrawn(_LinkRecipient, Event):
+    """Addition: a pending request withdrawn by the guardian (``reason`` ``guardian``) or
+    dropped because the account was deleted (``account_deleted``)."""
+
+    topic = Topic.LINK_WITHDRAWN
+    key_field = "link_id"
+    link_id: str
+    account_id: str
+    student_id: str
+    school_id: str
+    reason: str
+    withdrawn_at: AwareDatetime
+
+
 # --- scheduler ------------------------------------------------------------------------
 
 
@@ -319,6 +333,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LinkApproved,
         LinkDenied,
         LinkRevoked,
+        LinkWithdrawn,
         LinkExpired,
         InactivityTimeout,
         LinkExpiryReminder,

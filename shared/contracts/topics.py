@@ -38,6 +38,9 @@ class Topic(StrEnum):
     # deadline, raised by the scheduler and mailed by the notifier.
     LINK_EXPIRY_REMINDER = "LinkExpiryReminder"
     INACTIVITY_REMINDER = "InactivityReminder"
+    # (linking) addition: a pending request withdrawn by the guardian or dropped because the
+    # account was deleted, so that timers can be cancelled (docs/services/linking.md).
+    LINK_WITHDRAWN = "LinkWithdrawn"
 
 
 def topic_name(topic: Topic | str, prefix: str = "") -> str:
@@ -76,6 +79,7 @@ PRODUCERS: dict[Topic, str] = {
     T.LINK_APPROVED: "linking",
     T.LINK_DENIED: "linking",
     T.LINK_REVOKED: "linking",
+    T.LINK_WITHDRAWN: "linking",
     T.LINK_EXPIRED: "scheduler",
     T.INACTIVITY_TIMEOUT: "scheduler",
     T.LINK_EXPIRY_REMINDER: "scheduler",
@@ -133,4 +137,6 @@ SECRET_TOPICS: frozenset[Topic] = frozenset(
 )
 
 #: The public topics an SIS consumer may read.
-SIS_TOPICS: frozenset[Topic] = frozenset({T.LINK_APPROVED, T.LINK_DENIED, T.LINK_REVOKED})
+SIS_TOPICS: frozenset[Topic] = frozenset(
+    {T.LINK_APPROVED, T.LINK_DENIED, T.LINK_REVOKED, T.LINK_WITHDRAWN}
+)

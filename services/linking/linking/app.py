@@ -4,14 +4,73 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from shared.runtime.service import ServiceRuntime
+from linking import messages
+from linking.adapters.mongo_store import MongoStore
+from linking.adapters.outbox_dispatch import ImmediateDispatch
+from linking.adapters.tokens import GuardianTokenVerifier, StaffTokenVerifier
+from linking.entrypoints.consumers import subscriptions
+from linking.entrypoints.http import build_router, install_linking_problems
+from linking.handlers import Deps
 from linking.settings import Settings
+from shared.runtime.service import ServiceRuntime
 
-__all__ = ["Settings", "create_app"]
+__all__ = ["Settings", "build_deps", "create_app"]
+
+DESCRIPTION = (
+    "Student roster, guardian link requests (in person, activation code, legacy "
+    "credentials), staff decisions with an audit trail, expiry and revocation; publishes "
+    "LinkRequested, LinkApproved, LinkDenied, LinkRevoked and LinkWithdrawn."
+)
+
+
+def build_deps(store: MongoStore, settings: Settings, wake: object = None) -> Deps:
+    """The use cases' dependencies on MongoDB (shared by the app and the CLI)."""
+    deps = Deps(
+        links=store.links,
+        roster=store.roster,
+        guardians=store.guardians,
+        codes=store.codes,
+        legacy=store.legacy,
+        attempts=store.attempts,
+        policy=settings.load_policy(),
+        roster_batch_size=settings.roster_batch_size,
+    )
+    if callable(wake):
+        deps.wake = wake
+    return deps
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the linking service (no I/O until the app starts)."""
+    """Build the linking service (no network I/O until the app starts)."""
     settings = settings or Settings()
-    runtime = ServiceRuntime(settings, title="Linking service")
-    return runtime.http_app()
+    messages.register()
+    runtime = ServiceRuntime(settings, title="Linking service", description=DESCRIPTION)
+    # Events are published right after the write that commits them; the shared relay
+    # publishes whatever a crash leaves behind (adapters/outbox_dispatch.py).
+    dispatch = ImmediateDispatch(runtime.publisher, lease_seconds=settings.outbox_lease_seconds)
+    store = MongoStore.on(runtime.db, dispatch)
+    deps = build_deps(store, settings)
+    runtime.outbox(store.links.collection)
+    runtime.on_shutdown(dispatch.drain)
+    runtime.on_startup(store.create_indexes)
+    for topic, handler in subscriptions(deps).items():
+        runtime.subscribe(topic, handler)
+    guardian_tokens = GuardianTokenVerifier(
+        settings.identity_keys(),
+        issuer=settings.identity_jwt_issuer,
+        audience=settings.identity_jwt_audience,
+        leeway=settings.jwt_leeway_seconds,
+    )
+    staff_tokens = StaffTokenVerifier(
+        settings.staff_keys(),
+        issuer=settings.staff_jwt_issuer,
+        audience=settings.staff_jwt_audience,
+        algorithms=settings.staff_algorithms,
+        leeway=settings.jwt_leeway_seconds,
+        jwks_url=settings.staff_jwks_url,
+    )
+    runtime.include_router(build_router(deps, settings, guardian_tokens, staff_tokens))
+    app = runtime.http_app()
+    install_linking_problems(app)
+    app.state.deps = deps
+    return app

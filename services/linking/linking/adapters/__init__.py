@@ -1,0 +1,1 @@
+"""I/O of the linking service: MongoDB repositories and JWT verification."""

@@ -1,0 +1,56 @@
+"""``linking.legacy_credentials``: usernames and password hashes of the previous parent
+portal, with the students each gave access to (``_id`` = normalised username)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from linking.ports import LegacyCredential
+
+
+class MongoLegacyCredentials:
+    """:class:`~linking.ports.LegacyCredentialRepository` on MongoDB."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self.collection = collection
+
+    async def create_indexes(self) -> None:
+        return None  # lookups by _id
+
+    async def get(self, username_key: str) -> LegacyCredential | None:
+        doc = await self.collection.find_one({"_id": username_key})
+        if doc is None:
+            return None
+        return LegacyCredential(
+            username=doc.get("username", username_key),
+            password_hash=doc["password_hash"],
+            students=frozenset((s["school"], s["student"]) for s in doc.get("students") or []),
+        )
+
+    async def upsert_many(self, rows: Sequence[Mapping[str, Any]], at: datetime) -> None:
+        ops = [
+            UpdateOne(
+                {"_id": row["username_key"]},
+                {
+                    "$set": {
+                        "username": row["username"],
+                        "password_hash": row["password_hash"],
+                        "imported_at": at,
+                    },
+                    "$addToSet": {
+                        "students": {
+                            "$each": [{"school": s, "student": t} for s, t in row["students"]]
+                        }
+                    },
+                },
+                upsert=True,
+            )
+            for row in rows
+        ]
+        if ops:
+            await self.collection.bulk_write(ops, ordered=False)

@@ -1,0 +1,438 @@
+"""The HTTP layer on fakes: token checks, request validation and problem answers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from linking import messages
+from linking.adapters.tokens import GuardianTokenVerifier, InvalidToken, StaffTokenVerifier
+from linking.devtools import BundleStudent, oneroster_bundle
+from linking.entrypoints.http import build_router, install_linking_problems
+from linking.settings import AUDIENCE, IDENTITY_ISSUER, LOCAL_STAFF_ISSUER, Settings
+from linking_fakes import World, make_world
+
+from shared.runtime.devkeys import dev_keypair
+from shared.runtime.problems import SUPPORTED_LOCALES, install_problem_handlers
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
+    d: Path = tmp_path_factory.mktemp("keys")
+    return {n: dev_keypair(n, d) for n in ("identity", "staff", "rogue")}
+
+
+def _token(private: str, kid: str, **claims: Any) -> str:
+    now = int(time.time())
+    body = {"aud": AUDIENCE, "iat": now, "exp": now + 600, **claims}
+    return jwt.encode(body, private, algorithm="ES256", headers={"kid": kid})
+
+
+def guardian_token(keys: dict[str, tuple[str, str]], account: str = "acct-1", **over: Any) -> str:
+    claims = {
+        "iss": IDENTITY_ISSUER,
+        "sub": account,
+        "email": "g@example.net",
+        "name": "Gina Guard",
+        "locale": "vi",
+        **over,
+    }
+    return _token(keys["identity"][0], over.pop("kid", "local-1"), **claims)
+
+
+def staff_token(
+    keys: dict[str, tuple[str, str]],
+    schools: list[str],
+    role: str = "school_staff",
+    key: str = "staff",
+) -> str:
+    return _token(
+        keys[key][0],
+        "local-staff-1",
+        iss=LOCAL_STAFF_ISSUER,
+        sub="staff-7",
+        role=role,
+        schools=schools,
+    )
+
+
+@pytest.fixture
+def world() -> World:
+    w = make_world()
+    w.roster.add("0123", "90966666", "Stu", "Pena")
+    return w
+
+
+@pytest.fixture
+def client(world: World, keys: dict[str, tuple[str, str]]) -> httpx.AsyncClient:
+    messages.register()
+    settings = Settings(_env_file=None, roster_max_upload_bytes=4096)  # type: ignore[call-arg]
+    gv = GuardianTokenVerifier(
+        {"local-1": keys["identity"][1]}, issuer=IDENTITY_ISSUER, audience=AUDIENCE, leeway=0
+    )
+    sv = StaffTokenVerifier(
+        {"local-staff-1": keys["staff"][1]},
+        issuer=LOCAL_STAFF_ISSUER,
+        audience=AUDIENCE,
+        algorithms=["ES256"],
+        leeway=0,
+    )
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_linking_problems(app)
+    app.include_router(build_router(world.deps, settings, gv, sv))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+def _is_problem(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["type"]
+    return body
+
+
+async def test_claim_then_list(client: httpx.AsyncClient, keys: Any) -> None:
+    h = {"Authorization": f"Bearer {guardian_token(keys)}"}
+    r = await client.post(
+        "/v1/links",
+        headers=h,
+        json={"school_id": "0123", "student_id": "90966666", "student_last_name": "PENA"},
+    )
+    assert r.status_code == 202
+    body = r.json()
+    assert body["status"] == "pending_authorization" and body["expires_at"]
+    assert body["student_first_name"] is None  # no student data before approval
+    r = await client.get("/v1/links", headers=h)
+    assert [i["link_id"] for i in r.json()["items"]] == [body["link_id"]]
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [None, "Bearer", "Bearer not.a.jwt", "Basic abc"],
+)
+async def test_missing_or_malformed_guardian_token_is_401(
+    client: httpx.AsyncClient, auth: str | None
+) -> None:
+    headers = {"Authorization": auth} if auth else {}
+    body = _is_problem(await client.get("/v1/links", headers=headers), 401)
+    assert body["type"].endswith("sign-in-required")
+
+
+async def test_expired_wrong_audience_or_foreign_key_tokens_are_401(
+    client: httpx.AsyncClient, keys: Any
+) -> None:
+    now = int(time.time())
+    bad = [
+        guardian_token(keys, exp=now - 3600, iat=now - 7200),
+        guardian_token(keys, aud="someone-else"),
+        guardian_token(keys, iss="urn:evil"),
+        _token(keys["rogue"][0], "local-1", iss=IDENTITY_ISSUER, sub="a"),
+        staff_token(keys, ["0123"]),  # a staff token is not a guardian token
+    ]
+    for token in bad:
+        r = await client.get("/v1/links", headers={"Authorization": f"Bearer {token}"})
+        _is_problem(r, 401)
+
+
+async def test_guardian_errors_are_translated(client: httpx.AsyncClient, keys: Any) -> None:
+    h = {"Authorization": f"Bearer {guardian_token(keys)}"}
+    seen = set()
+    for locale in SUPPORTED_LOCALES:
+        r = await client.post(
+            "/v1/links",
+            headers={**h, "Accept-Language": locale},
+            json={"school_id": "0123", "student_id": "90966666", "student_last_name": "Wrong"},
+        )
+        body = _is_problem(r, 422)
+        assert body["type"].endswith("student-not-matched")
+        seen.add(body["title"])
+    assert len(seen) == len(SUPPORTED_LOCALES)
+    # no Accept-Language: the token's locale (vi)
+    r = await client.post(
+        "/v1/links",
+        headers=h,
+        json={"school_id": "0123", "student_id": "nobody", "student_last_name": "Wrong"},
+    )
+    assert _is_problem(r, 422)["title"] == messages.GUARDIAN_MESSAGES["student-not-matched"]["vi"]
+
+
+def test_every_guardian_message_exists_in_every_locale() -> None:
+    for code, texts in messages.GUARDIAN_MESSAGES.items():
+        assert set(texts) == set(SUPPORTED_LOCALES), code
+        assert all(t.strip() for t in texts.values())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"school_id": "0123", "student_id": "1"},
+        {"school_id": "", "student_id": "1", "student_last_name": "x"},
+        {"school_id": "0123", "student_id": "1", "student_last_name": "x", "extra": 1},
+        {"school_id": "0123", "student_id": "1", "student_last_name": "x" * 500},
+        {"school_id": 123, "student_id": ["1"], "student_last_name": None},
+        {
+            "school_id": "0123",
+            "student_id": "1",
+            "student_last_name": "x",
+            "legacy_username": "only-user",
+        },
+        {
+            "school_id": "0123",
+            "student_id": "1",
+            "student_last_name": "x",
+            "activation_code": "ABCD",
+            "legacy_username": "u",
+            "legacy_password": "p",
+        },
+        {
+            "school_id": "0123",
+            "student_id": "1",
+            "student_last_name": "x",
+            "student_birth_date": "31/12/2015",
+        },
+        [],
+        "just a string",
+    ],
+)
+async def test_bad_link_bodies_are_422_problems(
+    client: httpx.AsyncClient, keys: Any, body: Any
+) -> None:
+    h = {"Authorization": f"Bearer {guardian_token(keys)}"}
+    problem = _is_problem(await client.post("/v1/links", headers=h, json=body), 422)
+    assert problem["errors"]
+
+
+async def test_incomplete_legacy_credentials_has_its_own_code(
+    client: httpx.AsyncClient, keys: Any
+) -> None:
+    h = {"Authorization": f"Bearer {guardian_token(keys)}", "Accept-Language": "es"}
+    r = await client.post(
+        "/v1/links",
+        headers=h,
+        json={
+            "school_id": "0123",
+            "student_id": "1",
+            "student_last_name": "x",
+            "legacy_password": "p",
+        },
+    )
+    err = _is_problem(r, 422)["errors"][0]
+    assert err["code"] == "legacy-credentials-incomplete"
+    assert err["message"] == messages.GUARDIAN_MESSAGES["legacy-credentials-incomplete"]["es"]
+
+
+async def test_malformed_json_is_a_problem(client: httpx.AsyncClient, keys: Any) -> None:
+    h = {"Authorization": f"Bearer {guardian_token(keys)}", "Content-Type": "application/json"}
+    _is_problem(await client.post("/v1/links", headers=h, content=b"{not json"), 422)
+
+
+async def test_too_many_attempts_is_429_with_retry_after(
+    client: httpx.AsyncClient, keys: Any, world: World
+) -> None:
+    h = {"Authorization": f"Bearer {guardian_token(keys)}"}
+    wrong = {"school_id": "0123", "student_id": "90966666", "student_last_name": "no"}
+    for _ in range(world.deps.policy.links.max_failed_matches_per_day):
+        _is_problem(await client.post("/v1/links", headers=h, json=wrong), 422)
+    r = await client.post("/v1/links", headers=h, json={**wrong, "student_last_name": "Pena"})
+    _is_problem(r, 429)
+    assert int(r.headers["Retry-After"]) > 0
+
+
+async def test_staff_routes(client: httpx.AsyncClient, keys: Any, world: World) -> None:
+    g = {"Authorization": f"Bearer {guardian_token(keys)}"}
+    link = (
+        await client.post(
+            "/v1/links",
+            headers=g,
+            json={"school_id": "0123", "student_id": "90966666", "student_last_name": "Pena"},
+        )
+    ).json()
+    s = {"Authorization": f"Bearer {staff_token(keys, ['0123'])}"}
+    other = {"Authorization": f"Bearer {staff_token(keys, ['0456'])}"}
+    q = (await client.get("/v1/schools/0123/link-requests?status=pending", headers=s)).json()
+    assert q["items"][0]["link_id"] == link["link_id"] and q["items"][0]["days_left"] == 21
+    assert q["items"][0]["guardian"]["email"] == "g@example.net"
+    _is_problem(await client.get("/v1/schools/0123/link-requests", headers=other), 403)
+    _is_problem(await client.get("/v1/schools/0123/link-requests", headers=g), 401)
+    _is_problem(await client.get("/v1/schools/0123/link-requests?status=bogus", headers=s), 422)
+    _is_problem(await client.get("/v1/schools/0123/link-requests?limit=0", headers=s), 422)
+    _is_problem(await client.get("/v1/schools/0123/link-requests?cursor=zz", headers=s), 422)
+    url = f"/v1/link-requests/{link['link_id']}/approve"
+    _is_problem(await client.post(url, headers=other, json={"id_document_type": "passport"}), 403)
+    _is_problem(await client.post(url, headers=s, json={}), 422)
+    r = await client.post(url, headers=s, json={"id_document_type": "passport"})
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+    assert r.json()["audit"][-1]["by"] == "staff-7"
+    _is_problem(await client.post(url, headers=s, json={"id_document_type": "passport"}), 409)
+    _is_problem(
+        await client.post("/v1/link-requests/nope/deny", headers=s, json={"reason": "x"}), 404
+    )
+    r = await client.post(
+        f"/v1/links/{link['link_id']}/revoke", headers=s, json={"reason": "custody"}
+    )
+    assert r.json()["status"] == "revoked"
+
+
+async def test_forged_staff_token_is_401(client: httpx.AsyncClient, keys: Any) -> None:
+    rogue = {"Authorization": f"Bearer {staff_token(keys, ['0123'], key='rogue')}"}
+    _is_problem(await client.get("/v1/schools/0123/link-requests", headers=rogue), 401)
+
+
+async def test_activation_code_routes(client: httpx.AsyncClient, keys: Any) -> None:
+    s = {"Authorization": f"Bearer {staff_token(keys, ['0123'])}"}
+    path = "/v1/schools/0123/students/90966666/activation-codes"
+    r = await client.post(path, headers=s)
+    assert r.status_code == 201 and len(r.json()["code"]) == 19
+    code_id = r.json()["code_id"]
+    listed = (await client.get(path, headers=s)).json()["items"]
+    assert listed[0]["status"] == "active" and "code" not in listed[0]
+    _is_problem(await client.post(path, headers=s, json={"expires_in_days": 0}), 422)
+    _is_problem(
+        await client.post("/v1/schools/0123/students/nobody/activation-codes", headers=s), 404
+    )
+    r = await client.delete(f"{path}/{code_id}", headers=s)
+    assert r.json()["status"] == "revoked"
+    _is_problem(await client.delete(f"{path}/nope", headers=s), 404)
+
+
+async def test_roster_import_route(client: httpx.AsyncClient, keys: Any) -> None:
+    admin = {"Authorization": f"Bearer {staff_token(keys, [], role='district_admin')}"}
+    staff = {"Authorization": f"Bearer {staff_token(keys, ['0777'])}"}
+    data = oneroster_bundle([BundleStudent("1", "Doe", "Jo", "0777")])
+    files = {"file": ("roster.zip", data, "application/zip")}
+    _is_problem(await client.post("/v1/roster/imports", headers=staff, files=files), 403)
+    r = await client.post("/v1/roster/imports", headers=admin, files=files)
+    assert r.status_code == 200 and r.json()["created"] == 1
+    body = _is_problem(
+        await client.post(
+            "/v1/roster/imports",
+            headers=admin,
+            files={"file": ("x.zip", b"nope", "application/zip")},
+        ),
+        422,
+    )
+    assert "not a zip" in body["detail"]
+    _is_problem(
+        await client.post(
+            "/v1/roster/imports",
+            headers=admin,
+            files={"file": ("x.zip", b"0" * 5000, "application/zip")},
+        ),
+        413,
+    )
+    _is_problem(await client.post("/v1/roster/imports", headers=admin, json={"a": 1}), 422)
+
+
+def test_verifier_rejects_tokens_without_staff_role(keys: Any) -> None:
+    sv = StaffTokenVerifier(
+        {"local-staff-1": keys["staff"][1]},
+        issuer=LOCAL_STAFF_ISSUER,
+        audience=AUDIENCE,
+        algorithms=["ES256"],
+        leeway=0,
+    )
+    import asyncio
+
+    token = _token(
+        keys["staff"][0],
+        "local-staff-1",
+        iss=LOCAL_STAFF_ISSUER,
+        sub="x",
+        role="student",
+        schools=[],
+    )
+    with pytest.raises(InvalidToken):
+        asyncio.run(sv.verify(token))
+    token = _token(
+        keys["staff"][0],
+        "local-staff-1",
+        iss=LOCAL_STAFF_ISSUER,
+        sub="x",
+        role="school_staff",
+        schools="0123",
+    )
+    assert asyncio.run(sv.verify(token)).schools == frozenset({"0123"})
+
+
+def test_production_requires_configured_keys() -> None:
+    with pytest.raises(ValueError, match="IDENTITY_JWT_PUBLIC_KEYS"):
+        Settings(
+            _env_file=None,
+            environment="production",  # type: ignore[call-arg]
+            mongodb_uri="mongodb://db.example:27017/?x=1",
+        )
+    with pytest.raises(ValueError, match="JSON"):
+        Settings(_env_file=None, identity_jwt_public_keys="not json")  # type: ignore[call-arg]
+
+
+async def test_staff_keys_from_the_idps_jwks(keys: Any) -> None:
+    """Production path: keys fetched from STAFF_JWKS_URL (a local HTTP server here)."""
+    import json as _json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    private = load_pem_private_key(keys["rogue"][0].encode(), password=None)
+    jwk = _json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))  # type: ignore[arg-type]
+    jwks = _json.dumps({"keys": [{**jwk, "kid": "idp-2026", "use": "sig", "alg": "ES256"}]})
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            body = jwks.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        verifier = StaffTokenVerifier(
+            {},
+            issuer="https://idp.example.org/",
+            audience=AUDIENCE,
+            algorithms=["ES256", "RS256"],
+            leeway=0,
+            jwks_url=f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json",
+        )
+        now = int(time.time())
+        claims = {
+            "iss": "https://idp.example.org/",
+            "aud": AUDIENCE,
+            "sub": "s-9",
+            "role": "district_admin",
+            "schools": [],
+            "iat": now,
+            "exp": now + 60,
+        }
+        token = jwt.encode(claims, keys["rogue"][0], algorithm="ES256", headers={"kid": "idp-2026"})
+        staff = await verifier.verify(token)
+        assert staff.staff_id == "s-9" and staff.is_district_admin
+        assert hits == ["/.well-known/jwks.json"]
+        await verifier.verify(token)
+        assert len(hits) == 1  # cached
+        unknown = jwt.encode(claims, keys["staff"][0], algorithm="ES256", headers={"kid": "other"})
+        with pytest.raises(InvalidToken):
+            await verifier.verify(unknown)
+        forged = jwt.encode(
+            claims, keys["staff"][0], algorithm="ES256", headers={"kid": "idp-2026"}
+        )
+        with pytest.raises(InvalidToken):
+            await verifier.verify(forged)
+    finally:
+        server.shutdown()
