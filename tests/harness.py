@@ -162,7 +162,7 @@ class Portal:
     def add(self, service: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
         proc = ServiceProcess(
             service,
-            BASE_PORTS[service],
+            BASE_PORTS[service] + self.port_offset,
             self.env_for(service, extra_env),
             self.run_dir / f"{service}.log",
         )
@@ -182,7 +182,12 @@ class Portal:
 
 
 def new_portal(names: Iterable[str] = BASE_PORTS, *, port_offset: int = 0) -> Portal:
-    """A fresh isolated portal (not started); ``port_offset`` lets several run at once."""
+    """A fresh isolated portal (not started); ``port_offset`` lets several run at once.
+
+    ``PORTAL_PORT_OFFSET`` shifts every port of a test session, so that two sessions on
+    one machine do not collide.
+    """
+    port_offset += int(os.environ.get("PORTAL_PORT_OFFSET", "0"))
     run_id = uuid.uuid4().hex[:8]
     run_dir = ROOT / "var" / "test-runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)

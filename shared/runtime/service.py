@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -63,6 +64,8 @@ class ServiceRuntime:
             graceful_timeout=20.0,
             description=description,
             security=faststream_security(settings),
+            # FastStream's own log lines go through our JSON and redaction pipeline.
+            logger=logging.getLogger("faststream.portal"),
         )
         self.consumers = Consumers(
             self.broker, self.publisher, service=self.name, prefix=settings.kafka_topic_prefix
