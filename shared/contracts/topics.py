@@ -108,6 +108,7 @@ CONSUMERS: dict[str, frozenset[Topic]] = {
             T.EMAIL_VERIFIED,
             T.ACCOUNT_SIGNED_IN,
             T.ACCOUNT_DELETED,
+            T.LINK_WITHDRAWN,
         }
     ),
     "notifier": frozenset(

@@ -68,7 +68,8 @@ async def link_requested(
 
 
 async def link_closed(link_id: str, account_id: str, reason: str, deps: Deps) -> int:
-    """A decision (approval, denial, revocation) ends the wait: cancel the link's timers."""
+    """A decision (approval, denial, revocation) or a withdrawal ends the wait: cancel the
+    link's timers."""
     cancelled = await deps.timers.cancel(
         link_timer_ids(link_id), account_id=account_id, reason=reason
     )

@@ -18,6 +18,7 @@ from shared.contracts.events import (
     LinkDenied,
     LinkRequested,
     LinkRevoked,
+    LinkWithdrawn,
 )
 from shared.contracts.topics import Topic
 from shared.runtime.service import ServiceRuntime
@@ -46,6 +47,11 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
         """Cancel the link's timers: revoked."""
         event = cast(LinkRevoked, envelope.event)
         await handlers.link_closed(event.link_id, event.account_id, "revoked", deps)
+
+    async def on_link_withdrawn(envelope: Envelope) -> None:
+        """Cancel the link's timers: withdrawn by the guardian or dropped with the account."""
+        event = cast(LinkWithdrawn, envelope.event)
+        await handlers.link_closed(event.link_id, event.account_id, "withdrawn", deps)
 
     async def on_account_created(envelope: Envelope) -> None:
         """Arm the account's inactivity timers from its creation."""
@@ -92,6 +98,7 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
     runtime.subscribe(Topic.LINK_APPROVED, on_link_approved)
     runtime.subscribe(Topic.LINK_DENIED, on_link_denied)
     runtime.subscribe(Topic.LINK_REVOKED, on_link_revoked)
+    runtime.subscribe(Topic.LINK_WITHDRAWN, on_link_withdrawn)
     runtime.subscribe(Topic.ACCOUNT_CREATED, on_account_created)
     runtime.subscribe(Topic.EMAIL_VERIFIED, on_email_verified)
     runtime.subscribe(Topic.ACCOUNT_SIGNED_IN, on_account_signed_in)
