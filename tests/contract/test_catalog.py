@@ -51,7 +51,8 @@ def test_asyncapi_document_is_checked_in_and_current(service: str) -> None:
     )
     assert doc["asyncapi"].startswith("3.")
     subscribed = {
-        ch["address"] for name, ch in doc["channels"].items()
+        ch["address"]
+        for name, ch in doc["channels"].items()
         for op in doc["operations"].values()
         if op["action"] == "receive" and op["channel"]["$ref"].endswith("/" + name)
     }

@@ -43,7 +43,9 @@ def test_compatibility_check_catches_breaking_changes() -> None:
     optional["properties"]["badge"] = {"type": "string"}
     assert "field 'approved_by' removed" in breaking_changes(old, removed)
     assert "field 'approved_at' changed type" in breaking_changes(old, retyped)
-    assert "new field 'badge' is required (old producers do not send it)" in breaking_changes(old, required)
+    assert "new field 'badge' is required (old producers do not send it)" in breaking_changes(
+        old, required
+    )
     assert breaking_changes(old, optional) == []
 
 

@@ -26,6 +26,7 @@ def remember(*values: str | None) -> None:
     _remember_for_suite(*values)
     IDENTITY_SECRETS.update(v for v in values if v and len(v) >= 6)
 
+
 IDENTITY_TOPICS = [
     "AccountCreated",
     "EmailVerificationRequested",

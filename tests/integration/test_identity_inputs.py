@@ -113,8 +113,11 @@ async def test_each_bad_registration_field_gets_a_translated_field_error(
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
     # An unsupported language falls back to English; otherwise the body's Spanish.
-    expected = "Some fields need your attention." if path == "locale" else (
-        "Algunos campos necesitan su atención.")
+    expected = (
+        "Some fields need your attention."
+        if path == "locale"
+        else ("Algunos campos necesitan su atención.")
+    )
     assert body["title"] == expected
     matching = [e for e in body["errors"] if e["field"] == field]
     assert matching, body["errors"]

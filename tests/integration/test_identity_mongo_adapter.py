@@ -38,7 +38,8 @@ class PlainHasher:
 @pytest.fixture
 async def repo() -> AsyncIterator[MongoAccounts]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        "mongodb://127.0.0.1:27017", tz_aware=True)
+        "mongodb://127.0.0.1:27017", tz_aware=True
+    )
     name = f"ia{uuid.uuid4().hex[:8]}_identity"
     accounts = MongoAccounts(client[name])
     await accounts.create_indexes()
@@ -50,9 +51,18 @@ async def repo() -> AsyncIterator[MongoAccounts]:
 
 
 def account(account_id: str, email: str, status: str, created_at: datetime) -> dict[str, Any]:
-    return {"_id": account_id, "email": email, "status": status, "first_name": "A",
-            "last_name": "B", "locale": "en", "password_hash": "plain$x", "session_epoch": 0,
-            "created_at": created_at, "last_activity_at": created_at}
+    return {
+        "_id": account_id,
+        "email": email,
+        "status": status,
+        "first_name": "A",
+        "last_name": "B",
+        "locale": "en",
+        "password_hash": "plain$x",
+        "session_epoch": 0,
+        "created_at": created_at,
+        "last_activity_at": created_at,
+    }
 
 
 async def test_purge_erases_old_unverified_accounts_in_batches_and_frees_emails(
@@ -61,14 +71,20 @@ async def test_purge_erases_old_unverified_accounts_in_batches_and_frees_emails(
     now = datetime.now(UTC).replace(microsecond=0)
     old, young = now - timedelta(days=31), now - timedelta(days=29)
     docs = [account(f"old{i}", f"old{i}@example.net", "unverified", old) for i in range(205)]
-    docs += [account("young", "young@example.net", "unverified", young),
-             account("verified", "verified@example.net", "active", old)]
+    docs += [
+        account("young", "young@example.net", "unverified", young),
+        account("verified", "verified@example.net", "active", old),
+    ]
     for doc in docs:
         await repo.claim_email(doc["email"], doc["_id"], now)
     await repo.accounts.insert_many(docs)
-    service = IdentityService(repo=repo, hasher=PlainHasher(), captcha=NoCaptcha(),
-                              tokens=SessionTokens.from_settings(None, None, production=False),
-                              policy=load_policy())
+    service = IdentityService(
+        repo=repo,
+        hasher=PlainHasher(),
+        captcha=NoCaptcha(),
+        tokens=SessionTokens.from_settings(None, None, production=False),
+        policy=load_policy(),
+    )
 
     assert await service.purge_unverified() == 205  # two batches (200 + 5)
     erased = await repo.accounts.find_one({"_id": "old7"})
@@ -111,9 +127,12 @@ async def test_sign_in_event_at_most_once_per_day_under_concurrency(repo: MongoA
     now = datetime.now(UTC).replace(microsecond=0)
     await repo.insert(account("s1", "s1@example.net", "active", now), [], now)
     day = now.date().isoformat()
-    results = await asyncio.gather(*(
-        repo.signed_in("s1", now, day, [AccountSignedIn(account_id="s1", at=now)])
-        for _ in range(10)))
+    results = await asyncio.gather(
+        *(
+            repo.signed_in("s1", now, day, [AccountSignedIn(account_id="s1", at=now)])
+            for _ in range(10)
+        )
+    )
     assert results.count(True) == 1
     doc = await repo.accounts.find_one({"_id": "s1"})
     assert len(doc["_outbox"]) == 1 and doc["last_signin_event_day"] == day

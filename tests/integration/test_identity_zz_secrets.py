@@ -38,7 +38,11 @@ async def test_no_identity_secret_on_a_public_topic(portal: Portal) -> None:
             seen = len(w.records)
             await asyncio.sleep(2.0)
         assert {r.topic.removeprefix(portal.topic_prefix) for r in w.records} >= {
-            "AccountCreated", "EmailVerified", "AccountSignedIn", "PasswordChanged"}
+            "AccountCreated",
+            "EmailVerified",
+            "AccountSignedIn",
+            "PasswordChanged",
+        }
         payloads = b"\n".join((r.value or b"") + repr(r.headers).encode() for r in w.records)
     text = payloads.decode("utf-8", errors="replace")
     leaks = [secret[:3] + "…" for secret in IDENTITY_SECRETS if secret in text]
