@@ -150,6 +150,9 @@ class Portal:
                 "OTEL_SERVICE_NAME": service,
                 "PORTAL_PUBLIC_URL": "http://localhost:8001",
                 "SCHEDULER_CLOCK_CONTROL": "true",
+                # As behind the ingress: each simulated guardian has its own address
+                # (X-Forwarded-For), so the per-address sign-in limit is per guardian.
+                "IDENTITY_TRUST_FORWARDED_FOR": "true",
                 "LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
                 # Retry fast in tests; production defaults are slower.

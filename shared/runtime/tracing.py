@@ -20,6 +20,9 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _propagator = TraceContextTextMapPropagator()
+#: The provider the service configured; OpenTelemetry's global provider can be set only
+#: once per process, so the runtime's own tracers come from here.
+_provider: TracerProvider | None = None
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -56,7 +59,10 @@ def configure_tracing(
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     if traces_file:
         provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(traces_file)))
-    trace.set_tracer_provider(provider)
+    global _provider
+    if _provider is None:
+        trace.set_tracer_provider(provider)
+    _provider = provider
     return provider
 
 
@@ -73,5 +79,5 @@ def context_from_headers(headers: Mapping[str, str]) -> otel_context.Context:
 
 
 def tracer(name: str) -> trace.Tracer:
-    """A tracer from the installed provider."""
-    return trace.get_tracer(name)
+    """A tracer from the provider the service configured (the global one otherwise)."""
+    return (_provider or trace.get_tracer_provider()).get_tracer(name)

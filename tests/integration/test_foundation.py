@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from opentelemetry import trace
 
 from shared.contracts.envelope import Envelope, encode
 from shared.contracts.events import AccountSignedIn
@@ -23,6 +22,7 @@ from shared.runtime.mongo import create_client
 from shared.runtime.outbox import outbox_entries, outbox_fields
 from shared.runtime.service import ServiceRuntime
 from shared.runtime.settings import ServiceSettings
+from shared.runtime.tracing import tracer
 from tests.harness import ROOT, async_wait_until
 from tests.kafka_tools import TopicWatcher, produce_raw
 
@@ -61,7 +61,9 @@ async def pair(prefix: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     docs = producer.db["docs"]
     producer.outbox(docs)
     consumer = ServiceRuntime(
-        ConsumerSettings(kafka_topic_prefix=prefix, mongodb_database_prefix=db_prefix),
+        ConsumerSettings(
+            kafka_topic_prefix=prefix, mongodb_database_prefix=db_prefix, otel_traces_file=spans
+        ),
         title="consumer",
     )
     handled: list[Envelope] = []
@@ -86,7 +88,7 @@ async def pair(prefix: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
 async def test_outbox_event_reaches_another_service_in_the_same_trace(pair: tuple) -> None:
     producer, _consumer, docs, handled, _f, spans = pair
     account = f"acc-{uuid.uuid4().hex[:6]}"
-    with trace.get_tracer("test").start_as_current_span("guardian action") as span:
+    with tracer("test").start_as_current_span("guardian action") as span:
         entries = outbox_entries(
             [AccountSignedIn(account_id=account, at=datetime.now(UTC))], source="producer"
         )
