@@ -80,9 +80,9 @@ def encode(
         ),
         ("content-type", CONTENT_TYPE.encode()),
     ]
-    for name, value in (trace_headers or {}).items():
-        if name in ("traceparent", "tracestate") and value:
-            headers.append((name, value.encode()))
+    for name, header in (trace_headers or {}).items():
+        if name in ("traceparent", "tracestate") and header:
+            headers.append((name, header.encode()))
     value = event.model_dump_json().encode()
     return KafkaRecord(key=event.key().encode(), value=value, headers=headers)
 

@@ -179,10 +179,13 @@ class AccountDeleted(Event):
     at: AwareDatetime
 
 
+_EMAIL_ONLY: tuple[Literal["email", "sms"], ...] = ("email",)
+
+
 class NotificationPreferences(Model):
     """What the guardian wants to hear about (security mail is always sent)."""
 
-    channels: list[Literal["email", "sms"]] = Field(default_factory=lambda: ["email"])
+    channels: list[Literal["email", "sms"]] = Field(default_factory=lambda: list(_EMAIL_ONLY))
     #: Kinds of non-security mail: ``link_updates``, ``reminders``, ``account``.
     kinds: list[str] = Field(default_factory=lambda: ["link_updates", "reminders", "account"])
 

@@ -41,9 +41,9 @@ def dev_keypair(name: str, directory: Path | None = None) -> tuple[str, str]:
         finally:
             tmp.unlink(missing_ok=True)
     private_pem = path.read_text()
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    loaded = serialization.load_pem_private_key(private_pem.encode(), password=None)
     public_pem = (
-        key.public_key()
+        loaded.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )

@@ -20,6 +20,12 @@ DEFAULT_POLICY = POLICY_DIR / "duval.yaml"
 NIST_POLICY = POLICY_DIR / "nist-800-63b.yaml"
 
 
+MethodName = Literal["in_person", "activation_code", "legacy_credentials"]
+LocaleName = Literal["en", "es", "vi", "ar", "so", "ht"]
+ALL_METHODS: tuple[MethodName, ...] = ("in_person", "activation_code", "legacy_credentials")
+ALL_LOCALES: tuple[LocaleName, ...] = ("en", "es", "vi", "ar", "so", "ht")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -80,9 +86,7 @@ class LinkPolicy(_Strict):
 
     deadline_days: int = Field(21, ge=1)
     reminder_days_before: int | None = Field(7, ge=1)
-    methods: list[Literal["in_person", "activation_code", "legacy_credentials"]] = Field(
-        default_factory=lambda: ["in_person", "activation_code", "legacy_credentials"]
-    )
+    methods: list[MethodName] = Field(default_factory=lambda: list(ALL_METHODS))
     #: Extra student fields a guardian must give besides school, id and last name.
     required_student_fields: list[Literal["student_first_name", "student_birth_date"]] = Field(
         default_factory=list
@@ -128,9 +132,7 @@ class DistrictPolicy(_Strict):
     sign_in: SignInPolicy = Field(default_factory=SignInPolicy)
     links: LinkPolicy = Field(default_factory=LinkPolicy)
     inactivity: InactivityPolicy = Field(default_factory=InactivityPolicy)
-    locales: list[Literal["en", "es", "vi", "ar", "so", "ht"]] = Field(
-        default_factory=lambda: ["en", "es", "vi", "ar", "so", "ht"]
-    )
+    locales: list[LocaleName] = Field(default_factory=lambda: list(ALL_LOCALES))
     default_locale: str = "en"
     branding: Branding = Field(default_factory=Branding)
 

@@ -76,7 +76,7 @@ def test_unknown_fields_from_newer_producers_are_ignored() -> None:
     data = json.loads(record.value)
     data["a_field_added_in_a_later_release"] = {"x": 1}
     env = decode(record.headers, json.dumps(data).encode())
-    assert env.event.account_id == "acc-1"
+    assert isinstance(env.event, AccountCreated) and env.event.account_id == "acc-1"
 
 
 @pytest.mark.parametrize(
