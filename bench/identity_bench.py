@@ -40,6 +40,9 @@ from pymongo import AsyncMongoClient
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tools.devstack (cleanup) when run as a script
+
+from tests.harness import wait_ready  # noqa: E402
+
 OUT = ROOT / "bench" / "out" / "identity.json"
 PORT = 18901
 PASSWORD = "Secr3t!pw"
@@ -53,11 +56,13 @@ def log(message: str) -> None:
 # --- raw baseline ---------------------------------------------------------------------
 
 
-def raw_rates(seconds: float, workers: int, ops: tuple[str, ...] = ("hash", "verify")
-              ) -> dict[str, float]:
+def raw_rates(
+    seconds: float, workers: int, ops: tuple[str, ...] = ("hash", "verify")
+) -> dict[str, float]:
     """argon2id hashes/s and verifies/s with ``workers`` threads (GIL released)."""
-    hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32,
-                            salt_len=16, type=Type.ID)
+    hasher = PasswordHasher(
+        time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
+    )
     encoded = hasher.hash(PASSWORD)
 
     def loop(op: str) -> tuple[int, float]:
@@ -92,9 +97,13 @@ class Service:
     def __init__(self, run: str, policy: Path | None) -> None:
         self.run = run
         self.env = {
-            **os.environ, "ENVIRONMENT": "test", "HTTP_PORT": str(PORT),
-            "KAFKA_TOPIC_PREFIX": f"b{run}.", "MONGODB_DATABASE_PREFIX": f"b{run}_",
-            "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+            **os.environ,
+            "ENVIRONMENT": "test",
+            "HTTP_PORT": str(PORT),
+            "KAFKA_TOPIC_PREFIX": f"b{run}.",
+            "MONGODB_DATABASE_PREFIX": f"b{run}_",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
         }
         if policy:
             self.env["DISTRICT_POLICY_FILE"] = str(policy)
@@ -103,23 +112,27 @@ class Service:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "shared.runtime.cli", "topics", "create"],
-                       cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.runtime.cli", "serve", "identity"], cwd=ROOT,
-            env=self.env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
+        subprocess.run(
+            [sys.executable, "-m", "shared.runtime.cli", "topics", "create"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"identity exited; see {self.log_path}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{PORT}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise SystemExit("identity did not become ready")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.runtime.cli", "serve", "identity"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_ready(
+            self.proc,
+            f"http://127.0.0.1:{PORT}",
+            name="identity",
+            log_path=self.log_path,
+            timeout=90,
+        )
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the service process used so far."""
@@ -154,35 +167,50 @@ def _drop_database(name: str) -> None:
 
 def body(email: str, password: str, answers: bool) -> dict[str, Any]:
     return {
-        "email": email, "password": password, "first_name": "Bench", "last_name": "Guardian",
+        "email": email,
+        "password": password,
+        "first_name": "Bench",
+        "last_name": "Guardian",
         "locale": "en",
-        "phones": {"mobile": {"number": "9045550100", "unlisted": False, "sms": False},
-                   "home": {"same_as_mobile": True}, "work": None, "emergency": "mobile"},
+        "phones": {
+            "mobile": {"number": "9045550100", "unlisted": False, "sms": False},
+            "home": {"same_as_mobile": True},
+            "work": None,
+            "emergency": "mobile",
+        },
         "secondary_email": None,
-        "address": {"street": "1 Bench St", "apt": None, "city": "Jacksonville", "state": "FL",
-                    "zip": "32207"},
+        "address": {
+            "street": "1 Bench St",
+            "apt": None,
+            "city": "Jacksonville",
+            "state": "FL",
+            "zip": "32207",
+        },
         "security_answers": [
             {"question_id": "first_pet", "answer": "bench answer one"},
             {"question_id": "birth_city", "answer": "bench answer two"},
             {"question_id": "first_school", "answer": "bench answer three"},
-        ] if answers else [],
-        "accepted_usage_policy": True, "captcha_token": None, "student_claims": [],
+        ]
+        if answers
+        else [],
+        "accepted_usage_policy": True,
+        "captcha_token": None,
+        "student_claims": [],
     }
 
 
 CPU_PROBE: list[Any] = []  # the service's cpu_seconds, set by main
 
 
-async def drive(
-    seconds: float, concurrency: int, request: Any
-) -> tuple[float, int, int, float]:
+async def drive(seconds: float, concurrency: int, request: Any) -> tuple[float, int, int, float]:
     """Run ``request(client, i)`` from ``concurrency`` workers for ``seconds``; returns
     (rate of successes, successes, failures, service CPU seconds during the run)."""
     ok = failed = 0
     counter = iter(range(10**9))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", timeout=60,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{PORT}", timeout=60, limits=limits
+    ) as client:
         # Warm-up (connections, the service's first hashes).
         await asyncio.gather(*(request(client, next(counter)) for _ in range(concurrency)))
         loop = asyncio.get_running_loop()
@@ -204,11 +232,13 @@ async def drive(
     return ok / elapsed, ok, failed, cpu
 
 
-async def registrations(run: str, seconds: float, concurrency: int, answers: bool,
-                        password: str) -> tuple[float, int, int, float]:
+async def registrations(
+    run: str, seconds: float, concurrency: int, answers: bool, password: str
+) -> tuple[float, int, int, float]:
     async def one(client: httpx.AsyncClient, i: int) -> bool:
-        r = await client.post("/v1/accounts", json=body(f"r{i}.{run}@bench.example.net",
-                                                        password, answers))
+        r = await client.post(
+            "/v1/accounts", json=body(f"r{i}.{run}@bench.example.net", password, answers)
+        )
         return r.status_code == 202
 
     return await drive(seconds, concurrency, one)
@@ -218,41 +248,54 @@ async def prepare_sign_ins(run: str, concurrency: int, accounts: int) -> None:
     """Register ``accounts`` accounts and mark them verified."""
 
     async def register(client: httpx.AsyncClient, i: int) -> bool:
-        r = await client.post("/v1/accounts", json=body(f"s{i}.{run}@bench.example.net",
-                                                        PASSWORD, True))
+        r = await client.post(
+            "/v1/accounts", json=body(f"s{i}.{run}@bench.example.net", PASSWORD, True)
+        )
         return r.status_code == 202
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", timeout=60) as client:
         for start in range(0, accounts, concurrency):
-            await asyncio.gather(*(register(client, i)
-                                   for i in range(start, min(accounts, start + concurrency))))
+            await asyncio.gather(
+                *(register(client, i) for i in range(start, min(accounts, start + concurrency)))
+            )
     # Verification needs the emailed token; the benchmark owns its database, so it marks
     # its accounts verified directly.
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient("mongodb://127.0.0.1:27017")
     try:
         await mongo[f"b{run}_identity"]["accounts"].update_many(
-            {"email": {"$regex": f"^s[0-9]+\\.{run}@"}}, {"$set": {"status": "active"}})
+            {"email": {"$regex": f"^s[0-9]+\\.{run}@"}}, {"$set": {"status": "active"}}
+        )
     finally:
         await mongo.close()
 
 
-async def sign_ins(run: str, seconds: float, concurrency: int, accounts: int
-                   ) -> tuple[float, int, int, float]:
+async def sign_ins(
+    run: str, seconds: float, concurrency: int, accounts: int
+) -> tuple[float, int, int, float]:
     async def one(client: httpx.AsyncClient, i: int) -> bool:
-        r = await client.post("/v1/sessions", json={
-            "email": f"s{i % accounts}.{run}@bench.example.net", "password": PASSWORD})
+        r = await client.post(
+            "/v1/sessions",
+            json={"email": f"s{i % accounts}.{run}@bench.example.net", "password": PASSWORD},
+        )
         return r.status_code == 200
 
     return await drive(seconds, concurrency, one)
 
 
-def figure(name: str, value: float, baseline_name: str, baseline: float,
-           goal: str = "≥ 0.7") -> dict[str, Any]:
+def figure(
+    name: str, value: float, baseline_name: str, baseline: float, goal: str = "≥ 0.7"
+) -> dict[str, Any]:
     ratio = value / baseline if baseline else 0.0
     log(f"{name:<44} {value:8.1f}/s   {baseline_name:<44} {baseline:8.1f}/s   ratio {ratio:.2f}")
-    return {"name": name, "value": round(value, 2), "unit": "/s",
-            "baseline_name": baseline_name, "baseline": round(baseline, 2),
-            "ratio": round(ratio, 3), "goal": goal}
+    return {
+        "name": name,
+        "value": round(value, 2),
+        "unit": "/s",
+        "baseline_name": baseline_name,
+        "baseline": round(baseline, 2),
+        "ratio": round(ratio, 3),
+        "goal": goal,
+    }
 
 
 async def measured(
@@ -269,28 +312,46 @@ async def measured(
     baseline = (before + after) / 2
     op_cpu_ms = (raw_before[f"{op}_cpu_ms"] + raw_after[f"{op}_cpu_ms"]) / 2
     cpu_ms = 1000 * cpu / max(ok, 1)
-    log(f"  raw {op} before {before:.1f}/s, after {after:.1f}/s; {ok} ok, {failed} failed, "
+    log(
+        f"  raw {op} before {before:.1f}/s, after {after:.1f}/s; {ok} ok, {failed} failed, "
         f"{rate:.1f}/s; service CPU {cpu_ms:.1f} ms per request, argon2id {op} "
-        f"{op_cpu_ms:.1f} ms CPU each")
-    return {"rate": rate, "ok": ok, "failed": failed, "baseline": baseline,
-            "service_cpu_ms_per_request": cpu_ms, "argon2_cpu_ms_per_op": op_cpu_ms}
+        f"{op_cpu_ms:.1f} ms CPU each"
+    )
+    return {
+        "rate": rate,
+        "ok": ok,
+        "failed": failed,
+        "baseline": baseline,
+        "service_cpu_ms_per_request": cpu_ms,
+        "argon2_cpu_ms_per_op": op_cpu_ms,
+    }
 
 
 async def main(args: argparse.Namespace) -> int:
     cores = os.cpu_count() or 1
-    log(f"identity bench on {platform.processor() or platform.machine()}, {cores} cores; "
-        f"argon2id m=19456 KiB, t=2, p=1, {cores} threads for the raw rates")
+    log(
+        f"identity bench on {platform.processor() or platform.machine()}, {cores} cores; "
+        f"argon2id m=19456 KiB, t=2, p=1, {cores} threads for the raw rates"
+    )
     run = uuid.uuid4().hex[:8]
     service = Service(run, None)
     service.start()
     try:
         log("registrations (Duval policy)")
-        duval = await measured(service, "hash", args, lambda: registrations(
-            run, args.seconds, args.concurrency, True, PASSWORD))
+        duval = await measured(
+            service,
+            "hash",
+            args,
+            lambda: registrations(run, args.seconds, args.concurrency, True, PASSWORD),
+        )
         log("sign-ins")
         await prepare_sign_ins(run, args.concurrency, args.accounts)
-        signin = await measured(service, "verify", args, lambda: sign_ins(
-            run, args.seconds, args.concurrency, args.accounts))
+        signin = await measured(
+            service,
+            "verify",
+            args,
+            lambda: sign_ins(run, args.seconds, args.concurrency, args.accounts),
+        )
     finally:
         service.stop()
     run_nist = uuid.uuid4().hex[:8]
@@ -298,34 +359,65 @@ async def main(args: argparse.Namespace) -> int:
     service.start()
     try:
         log("registrations (NIST preset)")
-        nist = await measured(service, "hash", args, lambda: registrations(
-            run_nist, args.seconds, args.concurrency, False, NIST_PASSWORD))
+        nist = await measured(
+            service,
+            "hash",
+            args,
+            lambda: registrations(run_nist, args.seconds, args.concurrency, False, NIST_PASSWORD),
+        )
     finally:
         service.stop()
 
     figures = [
-        figure("registrations/s (Duval: 2 argon2id hashes each)", duval["rate"],
-               "raw argon2id hashes/s ÷ 2", duval["baseline"] / 2),
-        figure("registrations/s (NIST preset: 1 hash each)", nist["rate"],
-               "raw argon2id hashes/s", nist["baseline"]),
-        figure("sign-ins/s (1 argon2id verify each)", signin["rate"],
-               "raw argon2id verifies/s", signin["baseline"]),
-        figure("registrations/s (Duval) vs raw hash rate", duval["rate"],
-               "raw argon2id hashes/s", duval["baseline"], goal="(plain ratio)"),
+        figure(
+            "registrations/s (Duval: 2 argon2id hashes each)",
+            duval["rate"],
+            "raw argon2id hashes/s ÷ 2",
+            duval["baseline"] / 2,
+        ),
+        figure(
+            "registrations/s (NIST preset: 1 hash each)",
+            nist["rate"],
+            "raw argon2id hashes/s",
+            nist["baseline"],
+        ),
+        figure(
+            "sign-ins/s (1 argon2id verify each)",
+            signin["rate"],
+            "raw argon2id verifies/s",
+            signin["baseline"],
+        ),
+        figure(
+            "registrations/s (Duval) vs raw hash rate",
+            duval["rate"],
+            "raw argon2id hashes/s",
+            duval["baseline"],
+            goal="(plain ratio)",
+        ),
     ]
     # Contention-proof view: how much of the service's CPU per request is argon2id work.
-    for name, phase, ops in (("registration (Duval)", duval, 2), ("registration (NIST)", nist, 1),
-                             ("sign-in", signin, 1)):
+    for name, phase, ops in (
+        ("registration (Duval)", duval, 2),
+        ("registration (NIST)", nist, 1),
+        ("sign-in", signin, 1),
+    ):
         argon2_ms = ops * phase["argon2_cpu_ms_per_op"]
         share = argon2_ms / phase["service_cpu_ms_per_request"]
-        log(f"{name:<22} service CPU {phase['service_cpu_ms_per_request']:6.1f} ms/request, "
-            f"of which argon2id {argon2_ms:5.1f} ms: CPU efficiency {share:.2f}")
-        figures.append({
-            "name": f"{name}: argon2id share of service CPU", "value": round(share, 3),
-            "unit": "", "baseline_name": "argon2id CPU ms / service CPU ms per request",
-            "baseline": round(phase["service_cpu_ms_per_request"], 2), "ratio": round(share, 3),
-            "goal": "≥ 0.7",
-        })
+        log(
+            f"{name:<22} service CPU {phase['service_cpu_ms_per_request']:6.1f} ms/request, "
+            f"of which argon2id {argon2_ms:5.1f} ms: CPU efficiency {share:.2f}"
+        )
+        figures.append(
+            {
+                "name": f"{name}: argon2id share of service CPU",
+                "value": round(share, 3),
+                "unit": "",
+                "baseline_name": "argon2id CPU ms / service CPU ms per request",
+                "baseline": round(phase["service_cpu_ms_per_request"], 2),
+                "ratio": round(share, 3),
+                "goal": "≥ 0.7",
+            }
+        )
     phases = {"registration_duval": duval, "registration_nist": nist, "sign_in": signin}
     failures = {k: int(v["failed"]) for k, v in phases.items()}
     data = {

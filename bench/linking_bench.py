@@ -45,6 +45,9 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.harness
+
 from linking.devtools import (
     BundleStudent,
     consumed_everything,
@@ -57,6 +60,7 @@ from pymongo import AsyncMongoClient
 
 from shared.contracts.envelope import decode
 from shared.contracts.events import AccountCreated, EmailVerified
+from tests.harness import wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,17 +129,13 @@ class Service:
             stdout=self.log_path.open("ab"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"linking exited; see {self.log_path}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{PORT}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise SystemExit("linking did not become ready")
+        wait_ready(
+            self.proc,
+            f"http://127.0.0.1:{PORT}",
+            name="linking",
+            log_path=self.log_path,
+            timeout=90,
+        )
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

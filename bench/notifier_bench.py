@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-import httpx
 from aiokafka import AIOKafkaProducer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +57,7 @@ from notifier.rendering import Renderer  # noqa: E402
 from shared.contracts.envelope import encode  # noqa: E402
 from shared.contracts.events import PasswordChanged  # noqa: E402
 from shared.runtime.policy import load_policy  # noqa: E402
+from tests.harness import wait_ready  # noqa: E402
 from tools.devstack.paths import KAFKA_BOOTSTRAP, MONGO_URI  # noqa: E402
 from tools.devstack.smtp_sink import SmtpSink  # noqa: E402
 
@@ -146,17 +146,9 @@ class NotifierProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"notifier exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{PORT}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError("notifier not ready after 120 s")
+        wait_ready(
+            self.proc, f"http://127.0.0.1:{PORT}", name="notifier", log_path=None, timeout=120
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

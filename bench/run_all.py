@@ -42,8 +42,10 @@ def section(name: str, data: dict[str, Any]) -> list[str]:
     lines = [f"## {name}", ""]
     figures = data.get("figures")
     if isinstance(figures, list) and figures:
-        lines += ["| figure | value | baseline (same run) | baseline value | ratio | goal |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "| figure | value | baseline (same run) | baseline value | ratio | goal |",
+            "|---|---|---|---|---|---|",
+        ]
         for f in figures:
             unit = f" {f['unit']}" if f.get("unit") else ""
             lines.append(
@@ -54,17 +56,29 @@ def section(name: str, data: dict[str, Any]) -> list[str]:
         lines += ["| figure | value |", "|---|---|"]
         for key, value in data.items():
             if key not in ("notes", "command"):
-                lines.append(f"| {key} | {_fmt(value) if not isinstance(value, dict | list) else json.dumps(value)} |")
+                lines.append(
+                    f"| {key} | {_fmt(value) if not isinstance(value, dict | list) else json.dumps(value)} |"
+                )
     if data.get("notes"):
         lines += ["", str(data["notes"])]
-    lines += ["", f"Reproduce: `{data.get('command', f'.venv/bin/python bench/{name}_bench.py')}`", ""]
+    lines += [
+        "",
+        f"Reproduce: `{data.get('command', f'.venv/bin/python bench/{name}_bench.py')}`",
+        "",
+    ]
     return lines
 
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    scripts = sorted(ROOT.glob("bench/*_bench.py"), key=lambda p: ORDER.index(p.stem.removesuffix("_bench"))
-                     if p.stem.removesuffix("_bench") in ORDER else 99)
+    scripts = sorted(
+        ROOT.glob("bench/*_bench.py"),
+        key=lambda p: (
+            ORDER.index(p.stem.removesuffix("_bench"))
+            if p.stem.removesuffix("_bench") in ORDER
+            else 99
+        ),
+    )
     results: dict[str, tuple[int, float]] = {}
     for script in scripts:
         results[script.stem.removesuffix("_bench")] = run(script)
@@ -88,7 +102,12 @@ def main() -> int:
         if path.exists():
             lines += section(name, json.loads(path.read_text()))
         else:
-            lines += [f"## {name}", "", "No figures written (the benchmark failed; see its output).", ""]
+            lines += [
+                f"## {name}",
+                "",
+                "No figures written (the benchmark failed; see its output).",
+                "",
+            ]
     REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"\nwrote {REPORT}")
     return 0 if all(code == 0 for code, _ in results.values()) else 1

@@ -59,6 +59,29 @@ async def async_wait_until(
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: {last!r}")
 
 
+def wait_ready(
+    proc: subprocess.Popen[bytes],
+    url: str,
+    *,
+    name: str,
+    log_path: Path | None = None,
+    timeout: float = 90.0,
+) -> None:
+    """Wait until the service at ``url`` answers ``/readyz`` 200; fail fast if ``proc``
+    exits (with the tail of its log)."""
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:] if log_path else ""
+            raise AssertionError(f"{name} exited ({proc.returncode}):\n{tail}")
+        try:
+            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, timeout=timeout, interval=0.25, what=f"{name} ready")
+
+
 @dataclass
 class ServiceProcess:
     """One service process (``portal serve NAME``)."""
@@ -87,16 +110,8 @@ class ServiceProcess:
             self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        def ready() -> bool:
-            if self.proc is not None and self.proc.poll() is not None:
-                tail = self.log_path.read_text(errors="replace")[-3000:]
-                raise AssertionError(f"{self.name} exited ({self.proc.returncode}):\n{tail}")
-            try:
-                return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, timeout=timeout, interval=0.25, what=f"{self.name} ready")
+        assert self.proc is not None, "start first"
+        wait_ready(self.proc, self.url, name=self.name, log_path=self.log_path, timeout=timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Graceful stop (SIGTERM), then kill."""

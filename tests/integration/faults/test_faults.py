@@ -134,6 +134,7 @@ async def _group_lag(portal: Portal) -> dict[str, int]:
         await admin.close()
 
 
+@pytest.mark.timeout(1800 if LONG else 600)
 async def test_nothing_lost_doubled_or_stuck_under_faults(
     fault_portal: Portal, sis: TopicWatcher
 ) -> None:
