@@ -148,8 +148,8 @@ class Guardian:
             self.account_id = response.json().get("account_id")
         return response
 
-    def verification_token(self, *, after: int = 0) -> str:
-        _, token = mail_with(self.email, VERIFY_LINK, after=after)
+    def verification_token(self, *, after: int = 0, timeout: float = 45) -> str:
+        _, token = mail_with(self.email, VERIFY_LINK, after=after, timeout=timeout)
         remember(token)
         return token
 
