@@ -92,6 +92,17 @@ class KafkaPublisher:
             await self._producer.stop()
             self._producer = None
 
+    async def restart(self) -> None:
+        """Replace the producer. An idempotent producer that saw a fatal error (e.g.
+        ``OutOfOrderSequenceNumber`` after a broker restart) never recovers by itself."""
+        old, self._producer = self._producer, None
+        if old is not None:
+            try:
+                await old.stop()
+            except Exception:  # noqa: S110 - the broken producer may fail to close
+                pass
+        await self.start()
+
     async def send(
         self, topic: str, *, key: bytes | None, value: bytes, headers: Headers
     ) -> asyncio.Future[Any]:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pymongo import ASCENDING, UpdateOne
@@ -151,7 +152,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                transient = isinstance(exc, TRANSIENT_ERRORS) or "Kafka" in type(exc).__name__
+                transient = isinstance(exc, TRANSIENT_ERRORS)
                 log.warning(
                     "outbox relay failed; retrying",
                     error=type(exc).__name__,
@@ -159,6 +160,16 @@ class OutboxRelay:
                     transient=transient,
                 )
                 backoff = min(backoff * 2, 10.0)
+                if isinstance(exc, KafkaError):
+                    # An idempotent producer that saw a fatal error (OutOfOrderSequenceNumber
+                    # after a broker restart) never recovers: replace it. Unsent entries stay
+                    # in their documents and go out with the new producer.
+                    try:
+                        await self._publisher.restart()
+                    except Exception as restart_exc:
+                        log.warning(
+                            "producer restart failed; retrying", error=type(restart_exc).__name__
+                        )
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)

@@ -162,6 +162,13 @@ async def test_poison_messages_go_to_dlq_and_consumer_moves_on(pair: tuple, pref
     assert b"\x00not json" + marker.encode() in raw, "the original bytes are kept"
 
 
+def _outbox_empty(docs):  # type: ignore[no-untyped-def]
+    async def check() -> bool:
+        return await docs.count_documents({"_outbox_since": {"$exists": True}}) == 0
+
+    return check
+
+
 async def test_relay_killed_mid_way_loses_nothing(prefix: str) -> None:
     database = f"{prefix.replace('.', '_')}relaykill"
     client = create_client(ServiceSettings())
@@ -193,6 +200,8 @@ async def test_relay_killed_mid_way_loses_nothing(prefix: str) -> None:
             await async_wait_until(
                 lambda: len(seen()) == n, timeout=120, what="every event relayed"
             )
+            # ...and every relayed entry removed from its document.
+            await async_wait_until(_outbox_empty(docs), timeout=60, what="outbox emptied")
         finally:
             second.kill()
             second.wait()
