@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
@@ -28,6 +29,16 @@ class KafkaEventSink:
         """See :meth:`scheduler.ports.EventSink.publish`."""
         if not timers:
             return
+        try:
+            await self._publish(timers)
+        except KafkaError:
+            # An idempotent producer never recovers from some errors (OutOfOrderSequenceNumber
+            # after a broker restart): the next batch gets a fresh one; this batch's timers
+            # are re-claimed when their lease runs out.
+            await self._publisher.restart()
+            raise
+
+    async def _publish(self, timers: Sequence[Timer]) -> None:
         batch = trace.get_current_span()
         batch_headers = current_trace_headers()
         links = [Link(batch.get_span_context())] if batch.get_span_context().is_valid else []
