@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from shared.contracts.envelope import Headers
 from shared.contracts.topics import all_topic_names
@@ -68,16 +69,23 @@ class KafkaPublisher:
     Used by the outbox relay and the dead-letter path; services never publish directly.
     """
 
+    #: How long a batch may wait for the broker's acknowledgement before the caller gives
+    #: up on it (and replaces the producer). Longer than the producer's own request timeout.
+    DELIVERY_TIMEOUT_SECONDS = 60.0
+
     def __init__(self, settings: ServiceSettings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._running = False
 
     @property
     def prefix(self) -> str:
         return self._settings.kafka_topic_prefix
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(
+        """Start the producer (raises ``KafkaError`` while the broker is unreachable)."""
+        self._running = True
+        producer = AIOKafkaProducer(
             **connection_options(self._settings),
             client_id=f"{self._settings.service_name}-producer",
             acks="all",
@@ -85,46 +93,72 @@ class KafkaPublisher:
             linger_ms=2,
             request_timeout_ms=30000,
         )
-        await self._producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            # A producer whose start failed has no sender: records queued on it would
+            # never be acknowledged. Keep none, so the next send starts a fresh one.
+            with suppress(Exception):
+                await producer.stop()
+            raise
+        self._producer = producer
 
     async def stop(self) -> None:
+        self._running = False
         if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+            producer, self._producer = self._producer, None
+            await producer.stop()
 
     async def restart(self) -> None:
         """Replace the producer. An idempotent producer that saw a fatal error (e.g.
-        ``OutOfOrderSequenceNumber`` after a broker restart) never recovers by itself."""
+        ``OutOfOrderSequenceNumber`` after a broker restart) never recovers by itself.
+        If the broker is still down this raises, and the next send tries again."""
         old, self._producer = self._producer, None
         if old is not None:
-            try:
+            with suppress(Exception):  # the broken producer may fail to close
                 await old.stop()
-            except Exception:  # noqa: S110 - the broken producer may fail to close
-                pass
         await self.start()
+
+    async def _current(self) -> AIOKafkaProducer:
+        if not self._running:
+            raise RuntimeError("publisher not started")
+        if self._producer is None:  # an earlier (re)start failed
+            await self.start()
+        assert self._producer is not None
+        return self._producer
 
     async def send(
         self, topic: str, *, key: bytes | None, value: bytes, headers: Headers
     ) -> asyncio.Future[Any]:
         """Queue one record on the unprefixed ``topic``; await the returned future for the
         broker's acknowledgement."""
-        if self._producer is None:
-            raise RuntimeError("publisher not started")
-        return await self._producer.send(
-            f"{self.prefix}{topic}", value=value, key=key, headers=headers
-        )
+        producer = await self._current()
+        return await producer.send(f"{self.prefix}{topic}", value=value, key=key, headers=headers)
+
+    async def delivered(self, futures: Sequence[asyncio.Future[Any]]) -> None:
+        """Wait for the acknowledgement of every record in ``futures``; raise
+        ``KafkaTimeoutError`` if the broker has not acknowledged them in time, so that the
+        caller never waits forever on a producer that lost its way."""
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), self.DELIVERY_TIMEOUT_SECONDS)
+        except TimeoutError as exc:
+            raise KafkaTimeoutError(
+                f"no acknowledgement within {self.DELIVERY_TIMEOUT_SECONDS:.0f} s"
+            ) from exc
 
     async def send_and_wait(
         self, topic: str, *, key: bytes | None, value: bytes, headers: Headers
     ) -> None:
         """Publish one record and wait for ``acks=all``."""
-        await (await self.send(topic, key=key, value=value, headers=headers))
+        await self.delivered([await self.send(topic, key=key, value=value, headers=headers)])
 
     async def ready(self) -> bool:
         """True when the broker answers a metadata request."""
-        if self._producer is None:
+        try:
+            producer = await self._current()
+        except Exception:
             return False
-        client = self._producer.client
+        client = producer.client
         return bool(await client.fetch_all_metadata() is not None and client.cluster.brokers())
 
 

@@ -201,10 +201,10 @@ class OutboxRelay:
                 futures.append(await self._send(entry))
                 sent_ids.append(entry["id"])
             pending.append((doc["_id"], sent_ids, futures))
+        await self._publisher.delivered([f for _, _, futures in pending for f in futures])
         published = 0
         ops: list[UpdateOne] = []
-        for doc_id, sent_ids, futures in pending:
-            await asyncio.gather(*futures)
+        for doc_id, sent_ids, _ in pending:
             published += len(sent_ids)
             ops.append(
                 UpdateOne(

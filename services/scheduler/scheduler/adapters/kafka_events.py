@@ -77,4 +77,4 @@ class KafkaEventSink:
                         topic, key=record.key, value=record.value, headers=record.headers
                     )
                 )
-        await asyncio.gather(*futures)
+        await self._publisher.delivered(futures)
