@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -169,7 +169,9 @@ def _outbox_empty(docs):  # type: ignore[no-untyped-def]
     return check
 
 
-async def test_relay_killed_mid_way_loses_nothing(prefix: str) -> None:
+async def test_relay_killed_mid_way_loses_nothing(
+    prefix: str, report: Callable[[str], None]
+) -> None:
     database = f"{prefix.replace('.', '_')}relaykill"
     client = create_client(ServiceSettings())
     docs = client[database]["docs"]
@@ -208,6 +210,6 @@ async def test_relay_killed_mid_way_loses_nothing(prefix: str) -> None:
     assert partial < n, "the first relay must be killed before it finished"
     assert await docs.count_documents({"_outbox_since": {"$exists": True}}) == 0
     dupes = len([r for r in watcher.records if dict(r.headers)["ce_id"].decode() in expected]) - n
-    print(f"relay kill: {partial}/{n} before the kill, {dupes} duplicates re-sent after it")
+    report(f"relay kill: {partial}/{n} before the kill, {dupes} duplicates re-sent after it")
     await client.drop_database(database)
     await client.close()

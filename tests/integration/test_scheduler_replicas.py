@@ -11,7 +11,7 @@ import os
 import signal
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -215,7 +215,7 @@ def test_replicas_share_one_persisted_clock(replicas: Replicas) -> None:
 
 
 async def test_a_replica_killed_mid_batch_loses_and_doubles_nothing(
-    replicas: Replicas, timers: Any
+    replicas: Replicas, timers: Any, report: Callable[[str], None]
 ) -> None:
     a, b = replicas.a, replicas.b
     assert a.proc is not None
@@ -239,7 +239,7 @@ async def test_a_replica_killed_mid_batch_loses_and_doubles_nothing(
     await async_wait_until(froze_a_mid_batch, timeout=60, interval=0.01, what="A mid-batch")
     orphaned = {d["_id"] async for d in timers.find(held_by_a, {"_id": 1})}
     assert orphaned, "A was killed holding no timers"
-    print(f"A killed holding {len(orphaned)} claimed timers")
+    report(f"A killed holding {len(orphaned)} claimed timers")
 
     await all_fired(timers, "kill")  # B re-claims A's batch once the lease ran out
     reclaimed = {
@@ -255,4 +255,4 @@ async def test_a_replica_killed_mid_batch_loses_and_doubles_nothing(
     assert all(n <= 2 for n in seen.values())
     # A duplicate only where A published before dying; it carries the same ce_id.
     assert doubled <= set(reclaimed)
-    print(f"re-claimed by B: {len(reclaimed)}, published twice (same ce_id): {len(doubled)}")
+    report(f"re-claimed by B: {len(reclaimed)}, published twice (same ce_id): {len(doubled)}")

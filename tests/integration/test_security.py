@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -74,7 +75,7 @@ _INTERPRETER_BUG = "AST constructor recursion depth mismatch"
 
 @pytest.mark.parametrize("service", ["identity", "linking"])
 def test_generated_requests_never_500_and_errors_are_problem_json(
-    portal: Portal, service: str
+    portal: Portal, service: str, report: Callable[[str], None]
 ) -> None:
     if service == "identity":
         token = Guardian(portal).onboard().token or ""
@@ -89,7 +90,7 @@ def test_generated_requests_never_500_and_errors_are_problem_json(
     assert counts, output[-6000:]
     generated, passed = int(counts.group(1)), int(counts.group(2))
     runtime_errors = sum(int(n) for n in re.findall(r"Runtime Error: (\d+)", output))
-    print(
+    report(
         f"{service}: {generated} generated, {passed} passed, "
         f"{runtime_errors} generator crashes from the interpreter bug"
     )
@@ -115,7 +116,9 @@ def _timed(call) -> tuple[httpx.Response, float]:  # type: ignore[no-untyped-def
     ],
     ids=["resend", "reset"],
 )
-def test_no_enumeration_on_resend_and_reset(portal: Portal, path: str, body) -> None:  # type: ignore[no-untyped-def]
+def test_no_enumeration_on_resend_and_reset(  # type: ignore[no-untyped-def]
+    portal: Portal, path: str, body, report: Callable[[str], None]
+) -> None:
     known = Guardian(portal).onboard()
     url = portal.url("identity") + path
     known_times, unknown_times = [], []
@@ -128,13 +131,13 @@ def test_no_enumeration_on_resend_and_reset(portal: Portal, path: str, body) -> 
         known_times.append(t_known)
         unknown_times.append(t_unknown)
     gap = statistics.median(known_times) - statistics.median(unknown_times)
-    print(
+    report(
         f"{path}: median known {statistics.median(known_times) * 1000:.1f} ms, "
         f"unknown {statistics.median(unknown_times) * 1000:.1f} ms, gap {gap * 1000:+.1f} ms"
     )
 
 
-def test_no_enumeration_on_registration(portal: Portal) -> None:
+def test_no_enumeration_on_registration(portal: Portal, report: Callable[[str], None]) -> None:
     existing = Guardian(portal).onboard()
     again = Guardian(portal, email=existing.email)
     fresh = Guardian(portal)
@@ -144,7 +147,7 @@ def test_no_enumeration_on_registration(portal: Portal) -> None:
     assert r_dup.headers["content-type"] == r_new.headers["content-type"]
     assert set(r_dup.json()) == set(r_new.json())
     assert r_dup.json()["status"] == r_new.json()["status"]
-    print(f"registration: duplicate {t_dup * 1000:.0f} ms, new {t_new * 1000:.0f} ms")
+    report(f"registration: duplicate {t_dup * 1000:.0f} ms, new {t_new * 1000:.0f} ms")
 
 
 def test_sign_in_lockout(portal: Portal) -> None:

@@ -3,6 +3,7 @@ tokens, security answers, codes and full email addresses the tests used."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.harness import ROOT, RUN_DIRS
@@ -14,7 +15,7 @@ def _captured_files() -> list[Path]:
     return sorted(p for d in RUN_DIRS for p in d.glob("*") if p.suffix in (".log", ".jsonl"))
 
 
-def test_no_secret_or_full_email_in_any_log_or_span() -> None:
+def test_no_secret_or_full_email_in_any_log_or_span(report: Callable[[str], None]) -> None:
     files = _captured_files()
     assert files, "no captured logs or spans: the integration suite did not run services"
     assert USED, "no secrets were registered by the tests: the scan would prove nothing"
@@ -27,5 +28,5 @@ def test_no_secret_or_full_email_in_any_log_or_span() -> None:
             if secret in text:
                 line = next(ln for ln in text.splitlines() if secret in ln)
                 leaks.append(f"{path.relative_to(ROOT)}: {secret[:3]}… in {line[:200]}")
-    print(f"scanned {scanned} lines in {len(files)} files for {len(USED)} secrets")
+    report(f"scanned {scanned} lines in {len(files)} files for {len(USED)} secrets")
     assert not leaks, "secrets leaked:\n" + "\n".join(leaks[:20])

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -137,7 +137,7 @@ async def _group_lag(portal: Portal) -> dict[str, int]:
 
 @pytest.mark.timeout(1800 if LONG else 600)
 async def test_nothing_lost_doubled_or_stuck_under_faults(
-    fault_portal: Portal, sis: TopicWatcher
+    fault_portal: Portal, sis: TopicWatcher, report: Callable[[str], None]
 ) -> None:
     portal = fault_portal
     admin = Staff(portal, [SCHOOL], role="district_admin", subject="admin-f")
@@ -205,8 +205,8 @@ async def test_nothing_lost_doubled_or_stuck_under_faults(
     lags = await async_wait_until(
         lambda: _lags_zero(portal), timeout=90, interval=1.0, what="every consumer group caught up"
     )
-    print(
-        f"\nfaults summary: {len(faults)} faults ({', '.join(faults)}); "
+    report(
+        f"faults summary: {len(faults)} faults ({', '.join(faults)}); "
         f"requests accepted {len(accepted)}/{len(outcomes)}, final states reached {len(approved)}, "
         f"LinkApproved delivered {len(per_link)} (+{delivered_twice} redeliveries of the same event), "
         f"duplicate emails {duplicates}, DLQ entries {len(poison)}, consumer lag {lags}"
