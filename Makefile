@@ -61,6 +61,7 @@ test: venv
 	$(PY) -m ruff check .
 	$(MAKE) --no-print-directory k8s-check
 	$(PY) -m tools.devstack up
+	-$(PY) -m tools.devstack prune
 	set +e; PORTAL_STACK_MANAGED=1 $(PY) -m pytest -q -p no:cacheprovider \
 	  shared services tests tools; rc=$$?; \
 	$(PY) -m tools.devstack down; \
@@ -68,11 +69,13 @@ test: venv
 
 faults: venv
 	$(PY) -m tools.devstack up
+	-$(PY) -m tools.devstack prune
 	set +e; PORTAL_STACK_MANAGED=1 PORTAL_FAULTS=long $(PY) -m pytest -q tests/integration/faults; \
 	rc=$$?; $(PY) -m tools.devstack down; exit $$rc
 
 bench: venv
 	$(PY) -m tools.devstack up
+	-$(PY) -m tools.devstack prune
 	set +e; $(PY) bench/run_all.py; rc=$$?; $(PY) -m tools.devstack down; exit $$rc
 
 clean-data: stop

@@ -15,6 +15,8 @@ commands:
   restart [SERVICE...]     down + up
   status                   state of each server (exit 3 if any is not running)
   reset [SERVICE...]       stop and DELETE data (kafka topics, mongo data, stored mail)
+  prune                    delete the topics and databases earlier test and bench runs
+                           left in the running stack (run-prefixed names only)
   smoke                    end-to-end checks with real clients against the running stack
   kafka-up|kafka-down, mongo-up|mongo-down, smtp-up|smtp-down
                            single-service shortcuts
@@ -64,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if stack.status(args or None) else 3
         elif cmd == "reset":
             stack.reset(args or None)
+        elif cmd == "prune":
+            from tools.devstack.prune import prune
+
+            prune()
         elif cmd == "smoke":
             from tools.devstack import smoke
 
