@@ -96,6 +96,8 @@ CONSUMERS: dict[str, frozenset[Topic]] = {
             T.LINK_EXPIRED,
             T.ACCOUNT_DELETED,
             T.ACCOUNT_PROFILE_UPDATED,
+            T.PASSWORD_CHANGED,
+            T.ACCOUNT_DISABLED,
         }
     ),
     "scheduler": frozenset(

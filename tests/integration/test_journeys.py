@@ -8,6 +8,7 @@ import csv
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from tests.harness import ROOT, Portal
+from tests.harness import ROOT, Portal, wait_until
 from tests.kafka_tools import TopicWatcher
 from tests.oneroster import Student, bundle
 from tests.portal_client import RESET_LINK, VERIFY_LINK, Guardian, Staff, mail_with
@@ -142,6 +143,11 @@ async def test_denial_is_emailed_and_published(
 
 def test_forgot_password(portal: Portal) -> None:
     guardian = Guardian(portal).onboard()
+    links = f"{guardian.linking}/v1/links"
+    old_session = guardian.auth
+    assert httpx.get(links, headers=old_session, timeout=10).status_code == 200
+    # Tokens carry whole-second issue times: let the reset fall in a later second.
+    time.sleep(1.1)
     before = len(list_mail(to=guardian.email))
     identity = portal.url("identity")
     assert (
@@ -167,6 +173,14 @@ def test_forgot_password(portal: Portal) -> None:
     assert again.status_code in (400, 404, 410, 422)
     assert guardian.sign_in().status_code in (401, 403)
     assert guardian.sign_in(new_password).status_code == 200
+    # The reset ended every session: linking refuses the old token too (once it has
+    # consumed PasswordChanged), and accepts the new one.
+    wait_until(
+        lambda: httpx.get(links, headers=old_session, timeout=10).status_code == 401,
+        timeout=30,
+        what="linking refuses the session ended by the reset",
+    )
+    assert httpx.get(links, headers=guardian.auth, timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize(("locale", "marker"), [("es", 'lang="es"'), ("ar", 'dir="rtl"')])

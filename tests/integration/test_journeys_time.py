@@ -3,10 +3,12 @@ They run on a portal of their own (``time_portal``) so other tests keep real tim
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from tests.harness import Portal, advance_clock, async_wait_until
@@ -55,18 +57,28 @@ async def test_two_children_one_approved_one_expired_after_21_days(
 
 async def test_inactivity_disables_then_reverification_reactivates(time_portal: Portal) -> None:
     guardian = Guardian(time_portal).onboard()
+    links = f"{guardian.linking}/v1/links"
+    old_session = guardian.auth
+    await asyncio.sleep(1.1)  # tokens carry whole-second issue times: disable in a later second
     advance_clock(time_portal, 183 * DAY)
 
     def disabled() -> bool:
         return guardian.sign_in().status_code == 403
 
     await async_wait_until(disabled, timeout=60, interval=0.5, what="account disabled")
+    # Disabling ended the sessions at linking too.
+    await async_wait_until(
+        lambda: httpx.get(links, headers=old_session, timeout=10).status_code == 401,
+        timeout=30,
+        what="linking refuses the disabled account's session",
+    )
     # Refused sign-in sent a fresh verification; re-verifying reactivates the account.
     before = len(list_mail(to=guardian.email))
     guardian.sign_in()
     _, token = mail_with(guardian.email, VERIFY_LINK, after=max(before - 1, 0), timeout=45)
     assert guardian.verify(token).status_code in (200, 204)
     assert guardian.sign_in().status_code == 200
+    assert httpx.get(links, headers=guardian.auth, timeout=10).status_code == 200
 
 
 async def test_thirteen_months_idle_deletes_account_and_revokes_links_for_sis(

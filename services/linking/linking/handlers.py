@@ -71,6 +71,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     AccountCreated,
     AccountDeleted,
+    AccountDisabled,
     AccountProfileUpdated,
     EmailVerified,
     Event,
@@ -80,6 +81,7 @@ from shared.contracts.events import (
     LinkRequested,
     LinkRevoked,
     LinkWithdrawn,
+    PasswordChanged,
     StudentRef,
 )
 from shared.runtime.logs import get_logger
@@ -994,6 +996,20 @@ async def on_profile_updated(deps: Deps, envelope: Envelope) -> None:
     event = envelope.event
     assert isinstance(event, AccountProfileUpdated)
     await deps.guardians.record_profile(event)
+
+
+async def on_sessions_ended(deps: Deps, envelope: Envelope) -> None:
+    """Password changed or reset, or account disabled: identity ended the sessions, so
+    linking refuses the guardian's tokens issued before then."""
+    event = envelope.event
+    if isinstance(event, PasswordChanged):
+        at = event.changed_at
+    elif isinstance(event, AccountDisabled):
+        at = event.at
+    else:
+        raise TypeError(f"unexpected event {type(event).__name__}")
+    await deps.guardians.end_sessions(event.account_id, at)
+    log.info("guardian.sessions_ended", account_id=event.account_id, reason=envelope.type)
 
 
 async def on_link_expired(deps: Deps, envelope: Envelope) -> None:

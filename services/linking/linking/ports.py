@@ -142,6 +142,9 @@ class GuardianRepository(Protocol):
 
     async def record_profile(self, event: AccountProfileUpdated) -> None: ...
 
+    async def end_sessions(self, account_id: str, at: datetime) -> None:
+        """Refuse the account's tokens issued before ``at`` (never moves back)."""
+
     async def remember(self, identity: GuardianIdentity) -> Guardian | None:
         """Make sure a projection exists for a guardian seen through a token (contact from
         its claims, never overriding what identity's events said); None if deleted."""

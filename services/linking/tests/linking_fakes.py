@@ -225,6 +225,11 @@ class FakeGuardians:
         if g and not g.deleted:
             g.first_name, g.last_name, g.locale = event.first_name, event.last_name, event.locale
 
+    async def end_sessions(self, account_id: str, at: datetime) -> None:
+        g = self.docs.setdefault(account_id, Guardian(account_id))
+        if not g.deleted and (g.sessions_valid_from is None or at > g.sessions_valid_from):
+            g.sessions_valid_from = at
+
     async def remember(self, identity: GuardianIdentity) -> Guardian | None:
         g = self.docs.get(identity.account_id)
         if g is None:

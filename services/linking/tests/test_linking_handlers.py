@@ -33,10 +33,12 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     AccountCreated,
     AccountDeleted,
+    AccountDisabled,
     EmailVerified,
     Event,
     LinkApproved,
     LinkExpired,
+    PasswordChanged,
     StudentClaim,
 )
 
@@ -474,6 +476,29 @@ async def test_account_deleted_revokes_withdraws_and_erases(world: World) -> Non
     # a late AccountCreated does not bring the account back
     await handlers.on_account_created(world.deps, envelope(_created()))
     assert len(world.links.docs) == 2
+
+
+async def test_password_change_and_disabling_end_sessions_never_backwards(world: World) -> None:
+    later = world.clock.now + timedelta(hours=1)
+    changed = PasswordChanged(
+        account_id="acct-1", changed_at=later, via="reset", email="g@example.net"
+    )
+    await handlers.on_sessions_ended(world.deps, envelope(changed))
+    assert world.guardians.docs["acct-1"].sessions_valid_from == later
+    # an older disabling delivered late does not move the boundary back
+    disabled = AccountDisabled(
+        account_id="acct-1", reason="inactivity", at=world.clock.now, email="g@example.net"
+    )
+    await handlers.on_sessions_ended(world.deps, envelope(disabled))
+    g = world.guardians.docs["acct-1"]
+    assert g.sessions_valid_from == later
+    before = GuardianIdentity(
+        "acct-1", "g@example.net", "G", issued_at=later - timedelta(seconds=1)
+    )
+    same_second = GuardianIdentity(
+        "acct-1", "g@example.net", "G", issued_at=later.replace(microsecond=0)
+    )
+    assert not g.accepts(before) and g.accepts(same_second)
 
 
 # --- roster import --------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,23 @@ async def test_expired_wrong_audience_or_foreign_key_tokens_are_401(
     for token in bad:
         r = await client.get("/v1/links", headers={"Authorization": f"Bearer {token}"})
         _is_problem(r, 401)
+
+
+async def test_tokens_issued_before_sessions_ended_are_401(
+    client: httpx.AsyncClient, keys: Any, world: World
+) -> None:
+    now = int(time.time())
+    old = guardian_token(keys, iat=now - 120)
+    fresh = guardian_token(keys, iat=now)  # e.g. returned by the password change itself
+    await world.guardians.end_sessions("acct-1", datetime.fromtimestamp(now, UTC))
+    body = _is_problem(
+        await client.get("/v1/links", headers={"Authorization": f"Bearer {old}"}), 401
+    )
+    assert body["type"].endswith("sign-in-required")
+    r = await client.get("/v1/links", headers={"Authorization": f"Bearer {fresh}"})
+    assert r.status_code == 200
+    await world.guardians.erase("acct-1", datetime.now(UTC))
+    _is_problem(await client.get("/v1/links", headers={"Authorization": f"Bearer {fresh}"}), 401)
 
 
 async def test_guardian_errors_are_translated(client: httpx.AsyncClient, keys: Any) -> None:

@@ -10,7 +10,7 @@ profile change applies only if newer than the last one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -34,7 +34,12 @@ def doc_to_guardian(doc: Mapping[str, Any]) -> Guardian:
         verified=bool(doc.get("verified")),
         verified_at=doc.get("verified_at"),
         deleted=bool(doc.get("deleted")),
+        sessions_valid_from=_aware(doc.get("sessions_valid_from")),
     )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class MongoGuardians:
@@ -132,6 +137,16 @@ class MongoGuardians:
             )
         except DuplicateKeyError:
             pass  # deleted, or a newer profile is already stored
+
+    async def end_sessions(self, account_id: str, at: datetime) -> None:
+        try:
+            await self.collection.update_one(
+                {"_id": account_id, **_ALIVE},
+                {"$max": {"sessions_valid_from": at}, "$setOnInsert": {"verified": False}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            pass  # deleted: every token is refused anyway
 
     async def remember(self, identity: GuardianIdentity) -> Guardian | None:
         return await self._upsert(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -93,6 +94,7 @@ class GuardianTokenVerifier(_KeyedVerifier):
             name=name if isinstance(name, str) else "",
             locale=locale if isinstance(locale, str) and locale else "en",
             session_id=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
+            issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
         )
 
 

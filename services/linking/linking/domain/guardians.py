@@ -23,6 +23,9 @@ class Guardian:
     verified: bool = False
     verified_at: datetime | None = None
     deleted: bool = False
+    #: Tokens issued before this instant are refused (password changed or reset, account
+    #: disabled): identity ends its sessions at once, linking learns it from the events.
+    sessions_valid_from: datetime | None = None
 
     @property
     def name(self) -> str:
@@ -39,6 +42,16 @@ class Guardian:
                 continue
         return GuardianContact(name=self.name, email=self.email or "", phones=phones)
 
+    def accepts(self, identity: GuardianIdentity) -> bool:
+        """False when the token was issued before the account's sessions were ended, or
+        the account is deleted. JWT ``iat`` has whole seconds: a token issued in the same
+        second as the change (the fresh one returned by a password change) stays valid."""
+        if self.deleted:
+            return False
+        if self.sessions_valid_from is None or identity.issued_at is None:
+            return True
+        return identity.issued_at >= self.sessions_valid_from.replace(microsecond=0)
+
     @property
     def can_receive_approvals(self) -> bool:
         """True when ``LinkApproved`` may be published for this account."""
@@ -54,3 +67,4 @@ class GuardianIdentity:
     name: str
     locale: str = "en"
     session_id: str | None = None
+    issued_at: datetime | None = None

@@ -27,6 +27,10 @@ def subscriptions(deps: Deps) -> dict[Topic, Handler]:
         """Keep the guardian's name, locale and phones current."""
         await handlers.on_profile_updated(deps, envelope)
 
+    async def sessions_ended(envelope: Envelope) -> None:
+        """Refuse the guardian's tokens issued before a password change or a disabling."""
+        await handlers.on_sessions_ended(deps, envelope)
+
     async def link_expired(envelope: Envelope) -> None:
         """Expire a pending request whose in-person deadline passed."""
         await handlers.on_link_expired(deps, envelope)
@@ -41,4 +45,6 @@ def subscriptions(deps: Deps) -> dict[Topic, Handler]:
         Topic.ACCOUNT_PROFILE_UPDATED: profile_updated,
         Topic.LINK_EXPIRED: link_expired,
         Topic.ACCOUNT_DELETED: account_deleted,
+        Topic.PASSWORD_CHANGED: sessions_ended,
+        Topic.ACCOUNT_DISABLED: sessions_ended,
     }

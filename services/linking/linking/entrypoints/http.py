@@ -395,6 +395,11 @@ def build_router(
             guardian = guardian_tokens.verify(credentials.credentials)
         except InvalidToken:
             raise unauthorized("sign-in-required", locale_of(request)) from None
+        # Identity ended the account's sessions (password changed or reset, disabled,
+        # deleted): its tokens are refused here too, not only when they expire.
+        known = await deps.guardians.get(guardian.account_id)
+        if known is not None and not known.accepts(guardian):
+            raise unauthorized("sign-in-required", locale_of(request))
         request.state.token_locale = guardian.locale
         return guardian
 
