@@ -589,7 +589,7 @@ async def test_redelivered_identity_events_change_nothing_twice(
     assert len(events_for(sis, link["link_id"], "LinkRequested")) == 1
     assert len(events_for(sis, link["link_id"], "LinkApproved")) == 1
     assert len(events_for(sis, link["link_id"], "LinkRevoked")) == 1
-    # The account is gone: its token no longer works for new requests.
+    # The account is gone: its token is refused at the door (sign in again, which fails).
     refused = await api.post(
         "/v1/links",
         headers=g.auth,
@@ -599,7 +599,8 @@ async def test_redelivered_identity_events_change_nothing_twice(
             "student_last_name": "Jones",
         },
     )
-    assert refused.status_code == 403
+    assert refused.status_code == 401, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_account_deleted_withdraws_pending_requests(
