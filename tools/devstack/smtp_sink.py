@@ -15,7 +15,9 @@ Storage
 Failure modes for tests
     the sink reads ``<maildir>/.mode`` on every transaction (no restart needed). Content
     ``accept`` (default, also when the file is missing), ``reject`` (every RCPT TO answered
-    with a permanent ``550 5.7.1``) or ``tempfail`` (``451 4.3.0``). The default when the
+    with a permanent ``550 5.7.1``), ``tempfail`` (``451 4.3.0``) or ``slow-ack`` (the
+    message is stored at once, the ``250`` follows ``SLOW_ACK_SECONDS`` later: a client
+    killed in between has delivered a mail it never heard about). The default when the
     file is absent comes from ``--mode`` / ``DEVSTACK_SMTP_MODE``. Refusals happen at RCPT
     TO, so clients see ``SMTPRecipientsRefused`` carrying the code. AUTH (PLAIN/LOGIN) is
     offered and accepts any credentials (never logged); there is no TLS/STARTTLS.
@@ -52,7 +54,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 log = logging.getLogger("devstack.smtp_sink")
 
-MODES = ("accept", "reject", "tempfail")
+MODES = ("accept", "reject", "tempfail", "slow-ack")
+SLOW_ACK_SECONDS = 5.0
 MODE_FILE_NAME = ".mode"
 REJECT_REPLY = "550 5.7.1 Rejected by devstack SMTP sink (mode=reject)"
 TEMPFAIL_REPLY = "451 4.3.0 Temporarily unavailable: devstack SMTP sink (mode=tempfail)"
@@ -237,6 +240,8 @@ class SinkHandler:
             self.store.save, envelope.mail_from or "", list(envelope.rcpt_tos), content
         )
         log.info("stored %s from %s to %s", message_id, envelope.mail_from, envelope.rcpt_tos)
+        if mode == "slow-ack":
+            await asyncio.sleep(SLOW_ACK_SECONDS)
         return f"250 2.0.0 Ok: queued as {message_id}"
 
 

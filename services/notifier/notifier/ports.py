@@ -6,7 +6,7 @@ use in-memory fakes of the same protocols.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -38,6 +38,17 @@ class PermanentSendError(Exception):
         self.code = code
 
 
+class LeaseLost(Exception):
+    """The claim on a notification ran out and another sender holds it now: this one
+    must not send it."""
+
+
+#: Called by a mail session once the relay has accepted the envelope and is waiting for
+#: the message, right before the end of the message goes out; raises :class:`LeaseLost`
+#: (or a storage error) to abandon the mail instead.
+Handover = Callable[[], Awaitable[None]]
+
+
 class NotificationStore(Protocol):
     """``notifier.notifications``."""
 
@@ -50,6 +61,11 @@ class NotificationStore(Protocol):
     ) -> list[Notification]:
         """Reserve up to ``limit`` notifications due at ``now`` (queued, or sending with an
         expired lease) to ``owner`` until ``lease_until``."""
+        ...
+
+    async def mark_handed_over(self, notification_id: str, owner: str, now: datetime) -> bool:
+        """Record that the mail is about to reach the relay (``handed_over_at``); False
+        when ``owner`` no longer holds the claim."""
         ...
 
     async def mark_sent(self, ids: Sequence[str], owner: str, now: datetime) -> None:
@@ -106,9 +122,9 @@ class RecipientStore(Protocol):
 class MailSession(Protocol):
     """One connection's worth of sends (reconnects as needed)."""
 
-    async def send(self, notification: Notification) -> None:
-        """Hand the mail to the relay; raise :class:`TransientSendError` or
-        :class:`PermanentSendError`."""
+    async def send(self, notification: Notification, handover: Handover) -> None:
+        """Hand the mail to the relay, awaiting ``handover`` just before the end of the
+        message; raise :class:`TransientSendError` or :class:`PermanentSendError`."""
         ...
 
 

@@ -1,11 +1,15 @@
 """The sender loop: claims due notifications in batches, sends them at a bounded rate,
 and records each outcome.
 
-At-most-once per notification, with one residual window: a mail the relay accepted
-whose ``sent`` mark was not yet written when the process died (SIGKILL, power loss) is
-sent again once its lease runs out, with the same Message-ID so that receiving systems
-can recognise it. Marks are written as soon as each mail is accepted (group commit
-running alongside the next sends), so the window is one MongoDB round trip long.
+Each mail is sent once, also across a SIGKILL: once the relay has accepted the envelope
+and waits for the message, the sender writes ``handed_over_at`` (conditioned on its
+claim) and only then sends the end of the message. A mail claimed again with that mark
+was left by a sender that died after handing it over, and is marked sent without being
+sent again. The ``sent`` marks themselves are written in bulk alongside the next sends.
+What remains: a sender killed between that write and the next line (the end of the
+message is written to the socket in the same step) loses the mail, and a relay that
+drops the connection after the end of the message without answering leaves the outcome
+unknown; the mail is then sent again, with the same Message-ID.
 A graceful stop finishes the mail in flight and gives the rest of the batch back.
 """
 
@@ -24,7 +28,13 @@ from prometheus_client import Counter, Histogram
 
 from notifier.domain.model import Notification, RetryPolicy
 from notifier.domain.ratelimit import TokenBucket
-from notifier.ports import Mailer, NotificationStore, PermanentSendError, TransientSendError
+from notifier.ports import (
+    LeaseLost,
+    Mailer,
+    NotificationStore,
+    PermanentSendError,
+    TransientSendError,
+)
 from shared.runtime.logs import get_logger
 from shared.runtime.mongo import TRANSIENT_ERRORS
 from shared.runtime.tracing import context_from_headers, tracer
@@ -33,7 +43,8 @@ log = get_logger(__name__)
 
 NOTIFICATIONS = Counter(
     "notifier_notifications_total",
-    "Notifications by template and outcome (queued, skipped, sent, retried, failed, expired)",
+    "Notifications by template and outcome (queued, skipped, sent, presumed_sent, retried,"
+    " failed, expired, lease_lost)",
     ["template", "outcome"],
 )
 SMTP_ERRORS = Counter(
@@ -187,13 +198,30 @@ class Sender:
                     if self._stopping or time.monotonic() > must_stop_at:
                         await self.store.release([n.id for n in rest], owner, self.clock())
                         break
+                    if notification.handed_over_at is not None:
+                        # A sender died after handing this mail to the relay.
+                        log.warning(
+                            "mail presumed delivered: its sender stopped after handing it"
+                            " to the relay; not sending it again",
+                            notification_id=notification.id,
+                            template=str(notification.template),
+                        )
+                        marks.add(notification.id)
+                        NOTIFICATIONS.labels(str(notification.template), "presumed_sent").inc()
+                        continue
                     if notification.is_too_late(self.clock()):
                         expired.append(notification.id)
                         NOTIFICATIONS.labels(str(notification.template), "expired").inc()
                         continue
                     await self.bucket.acquire()
                     try:
-                        await self._send_one(session, notification)
+                        await self._send_one(session, notification, owner)
+                    except LeaseLost:
+                        log.warning(
+                            "claim lost before sending; another sender has the mail",
+                            notification_id=notification.id,
+                        )
+                        NOTIFICATIONS.labels(str(notification.template), "lease_lost").inc()
                     except TransientSendError as exc:
                         self._outage = self._outage + 1 if exc.connection else 0
                         next_at = await self._retry_later(notification, owner, exc)
@@ -213,7 +241,11 @@ class Sender:
             await self.store.mark_expired(expired, owner, self.clock())
         return len(batch)
 
-    async def _send_one(self, session: Any, notification: Notification) -> None:
+    async def _send_one(self, session: Any, notification: Notification, owner: str) -> None:
+        async def handover() -> None:
+            if not await self.store.mark_handed_over(notification.id, owner, self.clock()):
+                raise LeaseLost(notification.id)
+
         parent = context_from_headers(notification.trace_headers)
         with tracer(__name__).start_as_current_span(
             "smtp send",
@@ -229,8 +261,8 @@ class Sender:
         ) as span:
             started = time.perf_counter()
             try:
-                await session.send(notification)
-            except (TransientSendError, PermanentSendError) as exc:
+                await session.send(notification, handover)
+            except (TransientSendError, PermanentSendError, LeaseLost) as exc:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 raise
             finally:

@@ -10,7 +10,7 @@ from typing import Any
 
 from notifier.domain.model import Notification, SkipReason, Status
 from notifier.domain.preferences import Recipient, RecipientUpdate
-from notifier.ports import PermanentSendError, TransientSendError
+from notifier.ports import Handover, PermanentSendError, TransientSendError
 
 
 class FakeNotifications:
@@ -59,7 +59,16 @@ class FakeNotifications:
         d["n"].status = status
         d["n"].text = d["n"].html = None
         d["n"].next_attempt_at = None
+        d["n"].handed_over_at = None
         d["owner"] = None
+
+    async def mark_handed_over(self, notification_id: str, owner: str, now: datetime) -> bool:
+        owned = [
+            d for d in self._owned([notification_id], owner) if d["n"].status is Status.SENDING
+        ]
+        for d in owned:
+            d["n"].handed_over_at = now
+        return bool(owned)
 
     async def mark_sent(self, ids: Sequence[str], owner: str, now: datetime) -> None:
         for d in self._owned(ids, owner):
@@ -79,6 +88,7 @@ class FakeNotifications:
             d["n"].status = Status.QUEUED
             d["n"].next_attempt_at = next_attempt_at
             d["n"].last_error = error
+            d["n"].handed_over_at = None
             d["owner"] = None
 
     async def mark_failed(
@@ -97,6 +107,7 @@ class FakeNotifications:
         for d in self._owned(ids, owner):
             d["n"].status = Status.QUEUED
             d["n"].next_attempt_at = at
+            d["n"].handed_over_at = None
             d["owner"] = None
 
     async def erase_account(self, account_id: str, now: datetime) -> int:
@@ -148,7 +159,7 @@ class FakeSession:
     def __init__(self, mailer: FakeMailer) -> None:
         self.mailer = mailer
 
-    async def send(self, notification: Notification) -> None:
+    async def send(self, notification: Notification, handover: Handover) -> None:
         self.mailer.attempts.append(notification.id)
         outcome = self.mailer.script.pop(0) if self.mailer.script else "ok"
         if outcome == "transient":
@@ -157,11 +168,24 @@ class FakeSession:
             raise TransientSendError("connection refused", connection=True)
         if outcome == "permanent":
             raise PermanentSendError("550 no such user", code=550)
+        await handover()
+        if outcome == "refused_at_end":
+            raise PermanentSendError("554 message refused", code=554)
+        if outcome == "dropped_at_end":
+            raise TransientSendError("connection lost", connection=True)
         self.mailer.sent.append(copy.deepcopy(notification))
+        if outcome == "killed_after":
+            raise Killed()
+
+
+class Killed(BaseException):
+    """The process died right after the relay accepted the mail (no mark written)."""
 
 
 class FakeMailer:
-    """Mailer whose outcomes are scripted: "ok", "transient", "down", "permanent"."""
+    """Mailer whose outcomes are scripted: "ok", "transient", "down", "permanent" (refused
+    before the handover), "refused_at_end", "dropped_at_end" (after it), "killed_after"
+    (accepted, then the sender dies: raises :class:`Killed`)."""
 
     def __init__(self, script: list[str] | None = None) -> None:
         self.script = list(script or [])

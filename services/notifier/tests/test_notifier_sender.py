@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from notifier.domain.model import Notification, RenderedMail, RetryPolicy, Status, Template
 from notifier.domain.ratelimit import TokenBucket
+from notifier.ports import Handover
 from notifier.sender import Sender
 from notifier_events import NOW
-from notifier_fakes import FakeClock, FakeMailer, FakeNotifications
+from notifier_fakes import FakeClock, FakeMailer, FakeNotifications, Killed
 
 
 def queued(i: int, *, send_before=None) -> Notification:  # type: ignore[no-untyped-def]
@@ -132,6 +133,50 @@ async def test_a_dead_senders_lease_runs_out_and_the_mail_is_sent_by_another() -
     assert h.store.get("e1:password_changed").status is Status.SENT
 
 
+async def test_a_sender_killed_after_the_relay_accepted_does_not_cause_a_resend() -> None:
+    h = Harness(["ok", "killed_after"])
+    await h.add(queued(1), queued(2))
+    with pytest.raises(Killed):
+        await h.sender.send_due()
+    # The relay has both; the second had its handover mark but no sent mark.
+    assert [n.id for n in h.mailer.sent] == ["e1:password_changed", "e2:password_changed"]
+    second = h.store.get("e2:password_changed")
+    assert second.status is Status.SENDING and second.handed_over_at == NOW
+    h.clock.now = NOW + timedelta(seconds=61)  # the dead sender's lease runs out
+    assert await h.sender.send_due() == 1
+    assert len(h.mailer.sent) == 2  # presumed delivered, not sent again
+    assert h.store.get("e2:password_changed").status is Status.SENT
+
+
+async def test_a_mail_refused_or_dropped_after_the_handover_is_retried_or_failed() -> None:
+    h = Harness(["refused_at_end", "dropped_at_end"])
+    await h.add(queued(1), queued(2))
+    await h.sender.send_due()
+    failed, retried = h.store.get("e1:password_changed"), h.store.get("e2:password_changed")
+    assert failed.status is Status.FAILED and failed.handed_over_at is None
+    assert retried.status is Status.QUEUED and retried.handed_over_at is None
+    h.clock.now = retried.next_attempt_at
+    await h.sender.send_due()  # the retry really sends (the mark was cleared)
+    assert [n.id for n in h.mailer.sent] == ["e2:password_changed"]
+
+
+async def test_a_sender_whose_claim_ran_out_does_not_send() -> None:
+    h = Harness()
+    await h.add(queued(1))
+    original = h.store.claim_due
+
+    async def claim_then_lose(*args, **kwargs):  # type: ignore[no-untyped-def]
+        claimed = await original(*args, **kwargs)
+        # Another sender takes the mail over before this one hands it to the relay.
+        await original(NOW + timedelta(hours=1), "other", 10, NOW + timedelta(hours=2))
+        return claimed
+
+    h.store.claim_due = claim_then_lose  # type: ignore[method-assign]
+    await h.sender.send_due()
+    assert h.mailer.sent == [] and h.mailer.attempts == ["e1:password_changed"]
+    assert h.store.owner("e1:password_changed") == "other"
+
+
 async def test_rate_limit_spaces_sends() -> None:
     h = Harness(rate=5)
     await h.add(*(queued(i) for i in range(15)))
@@ -154,8 +199,8 @@ async def test_stop_gives_the_rest_of_the_batch_back() -> None:
         def __init__(self, session):  # type: ignore[no-untyped-def]
             self.session = session
 
-        async def send(self, n: Notification) -> None:
-            await self.session.send(n)
+        async def send(self, n: Notification, handover: Handover) -> None:
+            await self.session.send(n, handover)
             h.sender._stopping = True
 
     from contextlib import asynccontextmanager

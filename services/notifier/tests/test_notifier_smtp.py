@@ -6,7 +6,7 @@ from email import message_from_bytes, policy
 
 import aiosmtplib
 import pytest
-from notifier.adapters.smtp_mailer import build_message, classify, needs_smtputf8
+from notifier.adapters.smtp_mailer import build_message, classify, data_payload, needs_smtputf8
 from notifier.domain.model import Notification, RenderedMail, Template
 from notifier.ports import PermanentSendError, TransientSendError
 from notifier_events import NOW
@@ -111,3 +111,8 @@ def test_every_subject_survives_the_wire(to: str) -> None:
         assert str(parsed["To"]) == f"Jenny Núñez <{to}>"
         body = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
         assert body.strip() == "Hola"
+
+
+def test_data_payload_doubles_leading_dots_and_ends_the_message() -> None:
+    assert data_payload(b"a\r\n.b\n..c\rd") == b"a\r\n..b\r\n...c\r\nd\r\n.\r\n"
+    assert data_payload(b".\r\n") == b"..\r\n.\r\n"  # a lone dot line is not the end

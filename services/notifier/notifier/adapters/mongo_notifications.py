@@ -21,7 +21,13 @@ from notifier.domain.model import Notification, SkipReason, Status
 
 ACTIVE = [str(Status.QUEUED), str(Status.SENDING)]
 #: Fields that only live while a mail is being delivered (bodies may hold a token).
-_DELIVERY_ONLY = {"text": "", "html": "", "owner": "", "next_attempt_at": ""}
+_DELIVERY_ONLY = {
+    "text": "",
+    "html": "",
+    "owner": "",
+    "next_attempt_at": "",
+    "handed_over_at": "",
+}
 
 
 class MongoNotifications:
@@ -96,6 +102,13 @@ class MongoNotifications:
             "$unset": dict(_DELIVERY_ONLY),
         }
 
+    async def mark_handed_over(self, notification_id: str, owner: str, now: datetime) -> bool:
+        result = await self.collection.update_one(
+            {"_id": notification_id, "owner": owner, "status": str(Status.SENDING)},
+            {"$set": {"handed_over_at": now, "updated_at": now}},
+        )
+        return result.matched_count == 1
+
     async def mark_sent(self, ids: Sequence[str], owner: str, now: datetime) -> None:
         if not ids:
             return
@@ -121,7 +134,7 @@ class MongoNotifications:
                     "updated_at": now,
                 },
                 "$inc": {"attempts": 1},
-                "$unset": {"owner": ""},
+                "$unset": {"owner": "", "handed_over_at": ""},
             },
         )
 
@@ -146,7 +159,7 @@ class MongoNotifications:
             {"_id": {"$in": list(ids)}, "owner": owner},
             {
                 "$set": {"status": str(Status.QUEUED), "next_attempt_at": at},
-                "$unset": {"owner": ""},
+                "$unset": {"owner": "", "handed_over_at": ""},
             },
         )
 

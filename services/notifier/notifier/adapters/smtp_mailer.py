@@ -3,10 +3,15 @@ AUTH configurable), classifying refusals as transient or permanent.
 
 A session keeps one connection open across a batch (reconnecting after any error), so
 the per-mail cost is the SMTP transaction, not a TCP + EHLO handshake.
+
+The transaction is written out (MAIL, RCPT, DATA, then the message) instead of using
+``sendmail`` so that the sender's handover mark can be written between the relay's
+``354`` and the end of the message: see :mod:`notifier.sender`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -23,7 +28,7 @@ from typing import Any
 import aiosmtplib
 
 from notifier.domain.model import Notification, message_id
-from notifier.ports import PermanentSendError, TransientSendError
+from notifier.ports import Handover, PermanentSendError, TransientSendError
 from shared.runtime.logs import scrub_text
 
 #: Failures that say nothing about the mail itself: the relay is unreachable, refuses
@@ -161,6 +166,18 @@ def _build_utf8(
     return out.getvalue()
 
 
+_LINE_START_DOT = re.compile(rb"(?m)^\.")
+
+
+def data_payload(message: bytes) -> bytes:
+    """The message as written after ``354``: CRLF line ends, leading dots doubled
+    (RFC 5321 §4.5.2), then the end-of-data line."""
+    text = re.sub(rb"\r\n|\r|\n", b"\r\n", message)
+    if not text.endswith(b"\r\n"):
+        text += b"\r\n"
+    return _LINE_START_DOT.sub(b"..", text) + b".\r\n"
+
+
 class SmtpSession:
     """Sends over one connection, reconnecting lazily after a failure."""
 
@@ -186,28 +203,51 @@ class SmtpSession:
         self._client = client
         return client
 
-    async def send(self, notification: Notification) -> None:
-        """Send one notification; raise a transient or permanent failure."""
+    async def send(self, notification: Notification, handover: Handover) -> None:
+        """Send one notification; raise a transient or permanent failure. ``handover`` is
+        awaited after the relay's ``354``, and the end of the message is written in the
+        same step as it returns; if it raises, the connection is dropped (the relay
+        discards an unfinished message) and the error propagates."""
         message = build_message(notification, self._config.mail_from)
         utf8 = needs_smtputf8(notification, self._config.mail_from)
+        encoding = "utf-8" if utf8 else "ascii"
+        payload = data_payload(message)
         try:
             client = await self._connected()
-            await client.sendmail(
-                self._envelope_from,
-                [notification.to or ""],
-                message,
-                mail_options=["SMTPUTF8"] if utf8 else [],
-            )
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+            if utf8 and not client.supports_extension("smtputf8"):
+                raise aiosmtplib.SMTPNotSupported("SMTPUTF8 is not supported by the relay")
+            options = ["SMTPUTF8"] if utf8 else []
+            if client.supports_extension("size"):
+                options.append(f"SIZE={len(payload)}")
+            await client.mail(self._envelope_from, options=options, encoding=encoding)
+            await client.rcpt(notification.to or "", encoding=encoding)
+            ready = await client.execute_command(b"DATA")
+            if ready.code != 354:
+                raise aiosmtplib.SMTPDataError(ready.code, ready.message)
+            try:
+                await handover()
+            except BaseException:
+                await self.close(polite=False)
+                raise
+            protocol = client.protocol
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("connection lost before the message")
+            protocol.write(payload)  # no await since the handover: nothing can interleave
+            accepted = await protocol.read_response(timeout=self._config.timeout)
+            if accepted.code != 250:
+                raise aiosmtplib.SMTPDataError(accepted.code, accepted.message)
         except (aiosmtplib.SMTPException, OSError) as exc:
             await self.close()
             raise classify(exc) from None
 
-    async def close(self) -> None:
+    async def close(self, *, polite: bool = True) -> None:
         """QUIT (politely, best effort) and drop the connection."""
         client, self._client = self._client, None
         if client is None:
             return
-        if client.is_connected:
+        if polite and client.is_connected:
             with suppress(Exception):
                 await client.quit(timeout=2)
         with suppress(Exception):

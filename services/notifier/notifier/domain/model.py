@@ -141,6 +141,10 @@ class Notification:
     skip_reason: SkipReason | None = None
     last_error: str | None = None
     trace_headers: dict[str, str] = field(default_factory=dict)
+    #: Written just before the end of the message went to the relay. A claimed mail
+    #: that has it was left by a sender that stopped after handing it over: it counts
+    #: as delivered and is not sent again.
+    handed_over_at: datetime | None = None
 
     @classmethod
     def queued(
@@ -234,6 +238,7 @@ class Notification:
             "skip_reason": str(self.skip_reason) if self.skip_reason else None,
             "last_error": self.last_error,
             "trace_headers": self.trace_headers or None,
+            "handed_over_at": self.handed_over_at,
         }
         doc.update({k: v for k, v in optional.items() if v is not None})
         return doc
@@ -262,6 +267,7 @@ class Notification:
             skip_reason=SkipReason(doc["skip_reason"]) if doc.get("skip_reason") else None,
             last_error=doc.get("last_error"),
             trace_headers=dict(doc.get("trace_headers") or {}),
+            handed_over_at=doc.get("handed_over_at"),
         )
 
 
