@@ -1,5 +1,5 @@
 # Guardian portal: one command to run it all locally, one to pass every test.
-#   make run    start Kafka, the MongoDB-protocol server, the SMTP sink and all four services
+#   make run    start Kafka, the MongoDB-protocol server, the SMTP sink, Keycloak and the services
 #   make stop   stop all of it
 #   make test   start what tests need, run every test, stop it; non-zero on any failure
 #   make bench  benchmarks → bench/report.md (not part of make test)

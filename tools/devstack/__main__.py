@@ -10,22 +10,26 @@ from tools.devstack import procs
 
 _USAGE = """\
 commands:
-  up [SERVICE...]          start kafka, mongo, smtp (or the named ones) unless running
+  up [SERVICE...]          start kafka, keycloak, mongo, smtp (or the named ones) unless
+                           running
   down [SERVICE...]        stop them (SIGTERM, then SIGKILL after a grace period)
   restart [SERVICE...]     down + up
   status                   state of each server (exit 3 if any is not running)
-  reset [SERVICE...]       stop and DELETE data (kafka topics, mongo data, stored mail)
+  reset [SERVICE...]       stop and DELETE data (kafka topics, mongo data, stored mail,
+                           keycloak's database: the realm files are imported again)
   prune                    delete the topics and databases earlier test and bench runs
                            left in the running stack (run-prefixed names only)
   smoke                    end-to-end checks with real clients against the running stack
-  kafka-up|kafka-down, mongo-up|mongo-down, smtp-up|smtp-down
+  kafka-up|kafka-down, mongo-up|mongo-down, smtp-up|smtp-down, keycloak-up|keycloak-down
                            single-service shortcuts
   smtp-mode accept|reject|tempfail
                            make the SMTP sink accept, refuse 550, or refuse 451
   resolve-kafka            only resolve the Kafka jars with Maven (.cache/kafka/libs)
+  resolve-keycloak         only fetch Keycloak's server distribution with Maven
+                           (.cache/keycloak/dist)
   build-rust-mongo [--force]
                            cargo install secantus-mdb into .cache/secantus-rs (minutes)
-services: kafka, mongo, smtp
+services: kafka, keycloak, mongo, smtp
 environment: DEVSTACK_MONGO_BACKEND=auto|rust|python, DEVSTACK_BUILD_RUST_MONGO=1,
              DEVSTACK_SMTP_MODE=accept|reject|tempfail (sink default when var/mail/.mode
              is absent)
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.devstack",
         description="Local dev/test stack: Kafka (KRaft), SecantusDB (MongoDB protocol), "
-        "SMTP sink.",
+        "SMTP sink, Keycloak (staff OpenID provider).",
         epilog=_USAGE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -87,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
 
             kafka.resolve_jars(force=opts.force)
             print(f"[kafka] jars ready: Kafka {kafka.kafka_version()}")
+        elif cmd == "resolve-keycloak":
+            from tools.devstack import keycloak
+
+            keycloak.resolve_dist(force=opts.force)
+            print(f"[keycloak] distribution ready: Keycloak {keycloak.keycloak_version()}")
         elif cmd == "build-rust-mongo":
             mongo.build_rust_mongo(force=opts.force)
         else:

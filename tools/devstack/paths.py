@@ -40,6 +40,20 @@ MAIL_DIR: Path = VAR / "mail"
 SMTP_MODE_FILE: Path = MAIL_DIR / ".mode"
 
 
+KEYCLOAK_PORT = 8380
+KEYCLOAK_URL = f"http://{HOST}:{KEYCLOAK_PORT}"
+#: The local district realm (tools/devstack/keycloak/district-realm.json) and its issuer.
+KEYCLOAK_REALM = "district"
+KEYCLOAK_ISSUER = f"{KEYCLOAK_URL}/realms/{KEYCLOAK_REALM}"
+KEYCLOAK_CACHE: Path = CACHE / "keycloak"
+#: The unzipped server distribution (``bin/kc.sh``).
+KEYCLOAK_DIST: Path = KEYCLOAK_CACHE / "dist"
+KEYCLOAK_FILES: Path = Path(__file__).resolve().parent / "keycloak"
+KEYCLOAK_POM: Path = KEYCLOAK_FILES / "pom.xml"
+#: Keycloak's H2 database (dev-file), recreated when a realm file changes.
+KEYCLOAK_DATA: Path = VAR / "keycloak-data"
+
+
 def env_flag(name: str) -> bool:
     """Return True when environment variable ``name`` is set to a truthy value (1/true/yes/on)."""
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}

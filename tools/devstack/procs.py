@@ -176,6 +176,23 @@ def poll_until(predicate: Callable[[], bool], *, timeout: float, interval: float
         time.sleep(min(interval, remaining))
 
 
+def group_rss(pid: int) -> int:
+    """Resident memory, in bytes, of every process in ``pid``'s process group (a server
+    spawned by :func:`spawn` leads its own group: a launcher script and its JVM count
+    together)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_path.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        # fields[0] is the state (3rd field of stat): pgrp is the 5th, rss the 24th
+        if len(fields) > 21 and fields[2] == str(pid):
+            total += int(fields[21]) * page
+    return total
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     """True when something accepts TCP connections on ``host:port``."""
     try:

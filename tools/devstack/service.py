@@ -1,4 +1,4 @@
-"""Generic start/stop/status logic shared by the three dev-stack servers."""
+"""Generic start/stop/status logic shared by the dev-stack servers."""
 
 from __future__ import annotations
 
@@ -72,6 +72,13 @@ class Service:
         """pid of our running server process, if any (stale pid files are cleaned up)."""
         return procs.running_pid(self.name, self.marker)
 
+    def memory(self) -> str:
+        """Resident memory of our server (its whole process group), e.g. ``rss 412 MiB``."""
+        pid = self.pid()
+        if pid is None:
+            return "rss ?"
+        return f"rss {procs.group_rss(pid) / 2**20:.0f} MiB"
+
     def healthy(self, timeout: float = 3.0) -> str | None:
         """Probe result, or ``None`` when the probe fails."""
         try:
@@ -131,7 +138,10 @@ class Service:
             else:
                 elapsed = time.monotonic() - launch.spawned_at
                 if "already_running" not in launch.timings:
-                    print(f"[{self.name}] ready in {elapsed:.1f}s (pid {launch.pid}): {detail}")
+                    print(
+                        f"[{self.name}] ready in {elapsed:.1f}s (pid {launch.pid}, "
+                        f"{self.memory()}): {detail}"
+                    )
                 return elapsed
             if time.monotonic() >= deadline:
                 procs.terminate(self.name, self.marker, timeout=self.stop_timeout)
@@ -186,7 +196,7 @@ class Service:
         detail = self.healthy()
         if pid is not None:
             if detail is not None:
-                return "running", f"pid {pid}, {self.describe()}, {detail}"
+                return "running", f"pid {pid}, {self.memory()}, {self.describe()}, {detail}"
             return "unhealthy", f"pid {pid} alive but probe fails; see {self.main_log}"
         if detail is not None:
             return "foreign", f"served by a process not started by the devstack: {detail}"

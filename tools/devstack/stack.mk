@@ -1,5 +1,6 @@
 # Local dev/test stack: Kafka 4.x (KRaft, 127.0.0.1:9092), SecantusDB (MongoDB protocol,
-# 127.0.0.1:27017), SMTP sink (127.0.0.1:1025, inbox http://127.0.0.1:8025).
+# 127.0.0.1:27017), SMTP sink (127.0.0.1:1025, inbox http://127.0.0.1:8025), Keycloak
+# (127.0.0.1:8380, the staff OpenID provider).
 # Included by the main Makefile:   include tools/devstack/stack.mk
 # Tooling is cached in .cache/, data/logs/pid files live in var/ (both git-ignored).
 # Full command set: .venv/bin/python -m tools.devstack --help

@@ -1,4 +1,4 @@
-"""The whole stack: start/stop/status/reset of Kafka, Mongo and the SMTP sink together."""
+"""The whole stack: start/stop/status/reset of Kafka, Mongo, the SMTP sink and Keycloak."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from collections.abc import Iterable
 
 from tools.devstack import procs
 from tools.devstack.kafka import KafkaService
+from tools.devstack.keycloak import KeycloakService
 from tools.devstack.mongo import MongoService
-from tools.devstack.paths import KAFKA_CONF_DIR, KAFKA_DATA, MAIL_DIR, MONGO_DATA
+from tools.devstack.paths import KAFKA_CONF_DIR, KAFKA_DATA, KEYCLOAK_DATA, MAIL_DIR, MONGO_DATA
 from tools.devstack.service import Launch, Service
 from tools.devstack.smtp import SmtpService
 
 #: start order (slowest first so the JVM boots while the others start); stop is the reverse
 SERVICES: dict[str, Service] = {
     "kafka": KafkaService(),
+    "keycloak": KeycloakService(),
     "mongo": MongoService(),
     "smtp": SmtpService(),
 }
@@ -101,12 +103,13 @@ def status(names: Iterable[str] | None = None) -> bool:
     for service in _select(names):
         state, detail = service.status()
         ok = ok and state in {"running", "foreign"}
-        print(f"{service.name:6} {state:10} {detail}")
+        print(f"{service.name:8} {state:10} {detail}")
     return ok
 
 
 def reset(names: Iterable[str] | None = None) -> None:
-    """Stop the selected services and delete their data (Kafka topics, Mongo data, mail).
+    """Stop the selected services and delete their data (Kafka topics, Mongo data, mail,
+    Keycloak's database).
 
     Tooling caches (.cache/) are kept; the next ``up`` starts from empty data.
     """
@@ -120,6 +123,9 @@ def reset(names: Iterable[str] | None = None) -> None:
                 (KAFKA_CONF_DIR / "cluster.id").unlink(missing_ok=True)
             elif service.name == "mongo":
                 shutil.rmtree(MONGO_DATA, ignore_errors=True)
+            elif service.name == "keycloak":
+                # the next start imports the realm files into a new database
+                shutil.rmtree(KEYCLOAK_DATA, ignore_errors=True)
             elif service.name == "smtp":
                 if MAIL_DIR.exists():
                     for path in MAIL_DIR.iterdir():
