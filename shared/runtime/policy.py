@@ -2,17 +2,29 @@
 
 One model shared by every service so that they read the same file: identity uses the
 password, email-domain, security-question and token rules; linking the link deadline,
-required student fields and methods; the scheduler the deadlines and inactivity
-thresholds; the notifier the locales, branding and sender.
+required student fields and methods, and how staff sign-in claims map to schools and the
+district-admin role; the scheduler the deadlines and inactivity thresholds; the notifier
+the locales, branding and sender.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY = POLICY_DIR / "duval.yaml"
@@ -121,6 +133,180 @@ class Branding(_Strict):
     logo_url: str | None = None
 
 
+#: A claim name, or a dotted path into nested claims (``realm_access.roles``).
+_CLAIM_PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
+
+
+def _claim_path(value: str) -> str:
+    value = value.strip()
+    if not _CLAIM_PATH.match(value):
+        raise ValueError(f"{value!r} is not a claim name or a dotted path of claim names")
+    return value
+
+
+ClaimPath = Annotated[str, AfterValidator(_claim_path)]
+
+
+def claim_values(claims: Mapping[str, Any], claim: str) -> list[str] | None:
+    """The string values of ``claim`` in a token's claims: a top-level claim of that exact
+    name first (namespaced claims such as ``https://district.example/schools`` contain
+    dots), else the dotted path into nested objects. A string counts as one value, a list
+    keeps its strings; ``None`` when the claim is absent."""
+    value: Any
+    if claim in claims:
+        value = claims[claim]
+    else:
+        value = claims
+        for part in claim.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                return None
+            value = value[part]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+class SchoolClaimRule(_Strict):
+    """One claim of the staff token that names schools the staff member acts for.
+
+    Its values are school ids as they are (a Keycloak ``schools`` user attribute), or go
+    through ``values`` (Entra ID group object ids or Google group addresses mapped to
+    school ids), or through ``pattern`` (a regular expression whose named group ``school``
+    is the school id, e.g. ``^school-(?P<school>\\d{4})-staff$``). Values that match
+    nothing are ignored: a staff member is in many groups that are not schools.
+    """
+
+    claim: ClaimPath
+    values: dict[str, str] = Field(default_factory=dict)
+    pattern: str | None = None
+
+    @field_validator("values")
+    @classmethod
+    def _school_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        cleaned = {k.strip(): v.strip() for k, v in value.items()}
+        for key, school in cleaned.items():
+            if not key or not school or len(school) > 64:
+                raise ValueError(f"value {key!r}: needs a school id of 1 to 64 characters")
+        return cleaned
+
+    @field_validator("pattern")
+    @classmethod
+    def _has_school_group(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"pattern is not a regular expression: {exc}") from None
+        if "school" not in compiled.groupindex:
+            raise ValueError("pattern needs a named group (?P<school>...) for the school id")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SchoolClaimRule:
+        if self.values and self.pattern:
+            raise ValueError("give either values or pattern, not both")
+        return self
+
+    def schools(self, claims: Mapping[str, Any]) -> set[str]:
+        """The school ids this rule finds in ``claims``."""
+        found: set[str] = set()
+        for value in claim_values(claims, self.claim) or []:
+            if self.values:
+                school = self.values.get(value.strip())
+            elif self.pattern:
+                match = re.fullmatch(self.pattern, value.strip())
+                school = match.group("school") if match else None
+            else:
+                school = value.strip()
+            if school and len(school) <= 64:
+                found.add(school)
+        return found
+
+
+class AdminClaimRule(_Strict):
+    """A claim whose value (one of ``values``) makes the staff member a district admin:
+    an Entra ID app role or group id, a Keycloak realm role, a Google group address."""
+
+    claim: ClaimPath
+    values: list[str] = Field(min_length=1)
+
+    @field_validator("values")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip() for v in value]
+        if not all(cleaned):
+            raise ValueError("values must not be empty strings")
+        return cleaned
+
+    def matches(self, claims: Mapping[str, Any]) -> bool:
+        """True when the claim holds one of the values."""
+        held = {v.strip() for v in claim_values(claims, self.claim) or []}
+        return bool(held.intersection(self.values))
+
+
+@dataclass(frozen=True)
+class StaffAccess:
+    """What a staff token allows, read through :class:`StaffPolicy`."""
+
+    staff_id: str
+    schools: frozenset[str]
+    district_admin: bool
+    #: Why no school was found (shown to the staff member), when ``schools`` is empty.
+    missing: str | None = None
+
+
+class StaffPolicy(_Strict):
+    """How the district identity provider's claims map to schools and the district-admin
+    role (linking applies it to every staff token; docs/operations/staff-sign-in.md shows
+    Entra ID, Google Workspace and Keycloak set-ups).
+
+    The bundled default reads what the local Keycloak realm issues: a ``schools`` claim
+    (a user attribute) and the realm role ``district-admin``.
+    """
+
+    school_claims: list[SchoolClaimRule] = Field(
+        default_factory=lambda: [SchoolClaimRule(claim="schools")], min_length=1
+    )
+    district_admin_claims: list[AdminClaimRule] = Field(
+        default_factory=lambda: [
+            AdminClaimRule(claim="realm_access.roles", values=["district-admin"])
+        ]
+    )
+    #: The claim that names the staff member in the audit trail (``approved_by``...):
+    #: ``sub`` everywhere; ``oid`` (Entra ID) or ``preferred_username`` read better.
+    staff_id_claim: ClaimPath = "sub"
+
+    def access(self, claims: Mapping[str, Any]) -> StaffAccess | None:
+        """The staff member's schools and role; ``None`` when the token has no usable
+        ``staff_id_claim``."""
+        ids = claim_values(claims, self.staff_id_claim)
+        if not ids or not ids[0].strip() or len(ids[0]) > 256:
+            return None
+        schools: set[str] = set()
+        for rule in self.school_claims:
+            schools |= rule.schools(claims)
+        admin = any(rule.matches(claims) for rule in self.district_admin_claims)
+        missing = None
+        if not schools:
+            missing = self._why_no_school(claims)
+        return StaffAccess(ids[0].strip(), frozenset(schools), admin, missing)
+
+    def _why_no_school(self, claims: Mapping[str, Any]) -> str:
+        names = claims.get("_claim_names")
+        for rule in self.school_claims:
+            if isinstance(names, Mapping) and rule.claim in names:
+                # Entra ID leaves out "groups" past 200 groups ("overage")
+                return (
+                    f"the provider left the {rule.claim!r} claim out of the token "
+                    "(too many groups): emit only the groups assigned to the application"
+                )
+        wanted = ", ".join(repr(r.claim) for r in self.school_claims)
+        return f"no school in the token's {wanted} claim"
+
+
 class DistrictPolicy(_Strict):
     """Everything a district configures."""
 
@@ -135,6 +321,7 @@ class DistrictPolicy(_Strict):
     locales: list[LocaleName] = Field(default_factory=lambda: list(ALL_LOCALES))
     default_locale: str = "en"
     branding: Branding = Field(default_factory=Branding)
+    staff: StaffPolicy = Field(default_factory=StaffPolicy)
 
     @model_validator(mode="after")
     def _default_locale_offered(self) -> DistrictPolicy:

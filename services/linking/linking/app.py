@@ -61,13 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audience=settings.identity_jwt_audience,
         leeway=settings.jwt_leeway_seconds,
     )
-    staff_tokens = StaffTokenVerifier(
-        settings.staff_keys(),
-        issuer=settings.staff_jwt_issuer,
-        audience=settings.staff_jwt_audience,
-        algorithms=settings.staff_algorithms,
-        leeway=settings.jwt_leeway_seconds,
-        jwks_url=settings.staff_jwks_url,
+    staff_tokens = StaffTokenVerifier.from_settings(
+        settings, deps.policy.staff, settings.jwt_leeway_seconds
     )
     runtime.include_router(build_router(deps, settings, guardian_tokens, staff_tokens))
     app = runtime.http_app()

@@ -12,7 +12,7 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from linking import messages
-from linking.adapters.tokens import GuardianTokenVerifier, InvalidToken, StaffTokenVerifier
+from linking.adapters.tokens import GuardianTokenVerifier, StaffTokenRefused, StaffTokenVerifier
 from linking.devtools import BundleStudent, oneroster_bundle
 from linking.entrypoints.http import build_router, install_linking_problems
 from linking.settings import AUDIENCE, IDENTITY_ISSUER, LOCAL_STAFF_ISSUER, Settings
@@ -20,6 +20,7 @@ from linking_fakes import World, make_world
 
 from shared.runtime.devkeys import dev_keypair
 from shared.runtime.problems import SUPPORTED_LOCALES, install_problem_handlers
+from shared.runtime.staff_tokens import LOCAL_TOKEN_MAPPING, StaticKeys, TrustedIssuer
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,18 @@ def staff_token(
     )
 
 
+def local_staff_verifier(public_pem: str) -> StaffTokenVerifier:
+    """Trusts the local issuer's key, as ``portal staff-token`` signs with it."""
+    local = TrustedIssuer(
+        issuer=LOCAL_STAFF_ISSUER,
+        audience=AUDIENCE,
+        keys=StaticKeys({"local-staff-1": public_pem}),
+        mapping=LOCAL_TOKEN_MAPPING,
+        algorithms=["ES256"],
+    )
+    return StaffTokenVerifier([local], leeway=0)
+
+
 @pytest.fixture
 def world() -> World:
     w = make_world()
@@ -76,13 +89,7 @@ def client(world: World, keys: dict[str, tuple[str, str]]) -> httpx.AsyncClient:
     gv = GuardianTokenVerifier(
         {"local-1": keys["identity"][1]}, issuer=IDENTITY_ISSUER, audience=AUDIENCE, leeway=0
     )
-    sv = StaffTokenVerifier(
-        {"local-staff-1": keys["staff"][1]},
-        issuer=LOCAL_STAFF_ISSUER,
-        audience=AUDIENCE,
-        algorithms=["ES256"],
-        leeway=0,
-    )
+    sv = local_staff_verifier(keys["staff"][1])
     app = FastAPI()
     install_problem_handlers(app)
     install_linking_problems(app)
@@ -348,14 +355,8 @@ async def test_roster_import_route(client: httpx.AsyncClient, keys: Any) -> None
     _is_problem(await client.post("/v1/roster/imports", headers=admin, json={"a": 1}), 422)
 
 
-def test_verifier_rejects_tokens_without_staff_role(keys: Any) -> None:
-    sv = StaffTokenVerifier(
-        {"local-staff-1": keys["staff"][1]},
-        issuer=LOCAL_STAFF_ISSUER,
-        audience=AUDIENCE,
-        algorithms=["ES256"],
-        leeway=0,
-    )
+def test_verifier_rejects_tokens_without_school_or_admin_role(keys: Any) -> None:
+    sv = local_staff_verifier(keys["staff"][1])
     import asyncio
 
     token = _token(
@@ -366,8 +367,9 @@ def test_verifier_rejects_tokens_without_staff_role(keys: Any) -> None:
         role="student",
         schools=[],
     )
-    with pytest.raises(InvalidToken):
+    with pytest.raises(StaffTokenRefused) as refused:
         asyncio.run(sv.verify(token))
+    assert (refused.value.code, refused.value.status) == ("staff-without-school", 403)
     token = _token(
         keys["staff"][0],
         "local-staff-1",
@@ -385,6 +387,8 @@ def test_production_requires_configured_keys() -> None:
             _env_file=None,
             environment="production",  # type: ignore[call-arg]
             mongodb_uri="mongodb://db.example:27017/?x=1",
+            staff_oidc_issuer="https://login.example.org/district",
+            staff_oidc_audience="staff-console",
         )
     with pytest.raises(ValueError, match="JSON"):
         Settings(_env_file=None, identity_jwt_public_keys="not json")  # type: ignore[call-arg]
@@ -420,14 +424,14 @@ async def test_staff_keys_from_the_idps_jwks(keys: Any) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        verifier = StaffTokenVerifier(
-            {},
-            issuer="https://idp.example.org/",
-            audience=AUDIENCE,
-            algorithms=["ES256", "RS256"],
-            leeway=0,
-            jwks_url=f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json",
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            staff_oidc_issuer="",
+            staff_jwt_issuer="https://idp.example.org/",
+            staff_jwks_url=f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json",
+            staff_keys_refresh_seconds=0,
         )
+        verifier = StaffTokenVerifier.from_settings(settings, LOCAL_TOKEN_MAPPING, 0)
         now = int(time.time())
         claims = {
             "iss": "https://idp.example.org/",
@@ -445,12 +449,13 @@ async def test_staff_keys_from_the_idps_jwks(keys: Any) -> None:
         await verifier.verify(token)
         assert len(hits) == 1  # cached
         unknown = jwt.encode(claims, keys["staff"][0], algorithm="ES256", headers={"kid": "other"})
-        with pytest.raises(InvalidToken):
+        with pytest.raises(StaffTokenRefused, match="unknown signing key"):
             await verifier.verify(unknown)
+        assert len(hits) == 2  # an unknown kid refetched the set once
         forged = jwt.encode(
             claims, keys["staff"][0], algorithm="ES256", headers={"kid": "idp-2026"}
         )
-        with pytest.raises(InvalidToken):
+        with pytest.raises(StaffTokenRefused, match="bad signature"):
             await verifier.verify(forged)
     finally:
         server.shutdown()

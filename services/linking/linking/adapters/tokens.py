@@ -1,25 +1,30 @@
 """Bearer JWT verification: guardian tokens from identity (ES256, keys by ``kid``) and
-staff tokens from the district identity provider (static keys and/or its JWKS)."""
+staff tokens from the district identity provider (its discovery document and JWKS)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from jwt import PyJWKClient
-from jwt.exceptions import PyJWKClientError
 
 from linking.domain.guardians import GuardianIdentity
-from linking.domain.staff import StaffIdentity
+from linking.domain.staff import StaffIdentity, StaffRole
 from shared.runtime.logs import get_logger
+from shared.runtime.policy import StaffPolicy
+from shared.runtime.staff_tokens import StaffAuthSettings, StaffTokenRefused, TrustedIssuer
+from shared.runtime.staff_tokens import StaffTokenVerifier as SharedStaffVerifier
 
 log = get_logger(__name__)
 
-STAFF_ROLES = ("school_staff", "district_admin")
+__all__ = [
+    "GuardianTokenVerifier",
+    "InvalidToken",
+    "StaffTokenRefused",
+    "StaffTokenVerifier",
+]
 
 
 class InvalidToken(Exception):
@@ -98,48 +103,24 @@ class GuardianTokenVerifier(_KeyedVerifier):
         )
 
 
-class StaffTokenVerifier(_KeyedVerifier):
-    """Verifies staff tokens of the district IdP: claims ``sub``, ``role`` and
-    ``schools``. Keys come from static PEMs and/or the IdP's JWKS (fetched in a thread,
-    cached by PyJWT's client)."""
+class StaffTokenVerifier:
+    """Verifies staff tokens of the trusted issuers (:mod:`shared.runtime.staff_tokens`:
+    the district's OpenID provider through discovery and JWKS, a hand-configured issuer,
+    the local ``portal staff-token`` key) and maps their claims to schools and role with
+    the district policy. Refusals raise ``StaffTokenRefused``."""
 
-    def __init__(
-        self,
-        keys: Mapping[str, str],
-        *,
-        issuer: str,
-        audience: str,
-        algorithms: Sequence[str],
-        leeway: int,
-        jwks_url: str | None = None,
-    ) -> None:
-        super().__init__(
-            keys, issuer=issuer, audience=audience, algorithms=algorithms, leeway=leeway
-        )
-        self._jwks = PyJWKClient(jwks_url, cache_keys=True, lifespan=300) if jwks_url else None
+    def __init__(self, issuers: Sequence[TrustedIssuer], *, leeway: int) -> None:
+        self._verifier = SharedStaffVerifier(issuers, leeway=leeway)
 
-    async def _key(self, token: str) -> Any:
-        kid = self.header(token).get("kid")
-        if isinstance(kid, str) and kid in self._loaded:
-            return self._loaded[kid]
-        if self._jwks is None:
-            raise InvalidToken("unknown key id")
-        try:
-            signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
-        except (PyJWKClientError, jwt.PyJWTError) as exc:
-            log.warning("staff JWKS lookup failed", error=type(exc).__name__)
-            raise InvalidToken("unknown key id") from exc
-        return signing.key
+    @classmethod
+    def from_settings(
+        cls, settings: StaffAuthSettings, policy: StaffPolicy, leeway: int
+    ) -> StaffTokenVerifier:
+        """The verifier of a service's settings and the district's staff policy."""
+        return cls(settings.staff_issuers(policy), leeway=leeway)
 
     async def verify(self, token: str) -> StaffIdentity:
-        claims = self.decode(token, await self._key(token), ["sub", "exp", "iss", "aud"])
-        sub, role, schools = claims.get("sub"), claims.get("role"), claims.get("schools", [])
-        if not isinstance(sub, str) or not sub:
-            raise InvalidToken("no subject")
-        if role not in STAFF_ROLES:
-            raise InvalidToken("no staff role")
-        if isinstance(schools, str):
-            schools = [schools]
-        if not isinstance(schools, list) or not all(isinstance(s, str) for s in schools):
-            raise InvalidToken("schools claim is not a list of ids")
-        return StaffIdentity(staff_id=sub, role=role, schools=frozenset(schools))
+        """The staff member of ``token``."""
+        access, _claims = await self._verifier.verify(token)
+        role: StaffRole = "district_admin" if access.district_admin else "school_staff"
+        return StaffIdentity(staff_id=access.staff_id, role=role, schools=access.schools)

@@ -36,7 +36,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from linking import handlers
-from linking.adapters.tokens import GuardianTokenVerifier, InvalidToken, StaffTokenVerifier
+from linking.adapters.tokens import (
+    GuardianTokenVerifier,
+    InvalidToken,
+    StaffTokenRefused,
+    StaffTokenVerifier,
+)
 from linking.domain.errors import LinkingError, TooManyAttempts
 from linking.domain.guardians import Guardian, GuardianIdentity
 from linking.domain.model import Link, LinkStatus
@@ -363,6 +368,26 @@ def unauthorized(code: str, locale: str) -> ProblemError:
     return ProblemError(401, code, message(code, locale), headers={"WWW-Authenticate": "Bearer"})
 
 
+def staff_locale(request: Request) -> str:
+    """Staff messages follow ``Accept-Language`` (the console sends the staff member's)."""
+    return negotiate_locale(request.headers.get("accept-language"))
+
+
+def staff_refusal(exc: StaffTokenRefused, locale: str) -> ProblemError:
+    """The problem answering a refused staff token: 401 with ``WWW-Authenticate`` (RFC
+    6750 error codes), 403 for a staff member without a school, 503 while the provider's
+    keys cannot be fetched."""
+    headers: dict[str, str] = {}
+    if exc.status == 401:
+        error = "invalid_request" if exc.code == "staff-sign-in-required" else "invalid_token"
+        headers["WWW-Authenticate"] = f'Bearer error="{error}"'
+    elif exc.status == 503:
+        headers["Retry-After"] = "10"
+    return ProblemError(
+        exc.status, exc.code, message(exc.code, locale), detail=exc.detail, headers=headers
+    )
+
+
 # --- routes ---------------------------------------------------------------------------
 
 
@@ -408,11 +433,11 @@ def build_router(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(staff_bearer)],
     ) -> StaffIdentity:
         if credentials is None:
-            raise unauthorized("staff-sign-in-required", "en")
+            raise unauthorized("staff-sign-in-required", staff_locale(request))
         try:
             return await staff_tokens.verify(credentials.credentials)
-        except InvalidToken:
-            raise unauthorized("staff-sign-in-required", "en") from None
+        except StaffTokenRefused as exc:
+            raise staff_refusal(exc, staff_locale(request)) from None
 
     GuardianDep = Annotated[GuardianIdentity, Depends(current_guardian)]
     StaffDep = Annotated[StaffIdentity, Depends(current_staff)]
