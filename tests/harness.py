@@ -174,6 +174,9 @@ class Portal:
                 "NOTIFIER_RETRY_BASE_SECONDS": "0.5",
             }
         )
+        if service == "linking" and "identity" in self.services:
+            # as deployed: linking fetches identity's signing keys from its JWKS
+            env["IDENTITY_JWKS_URL"] = f"{self.url('identity')}/.well-known/jwks.json"
         env.update(extra or {})
         return env
 

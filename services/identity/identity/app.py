@@ -13,6 +13,7 @@ from identity.adapters.mongo_accounts import MongoAccounts
 from identity.domain.messages import MESSAGES
 from identity.entrypoints import consumers
 from identity.entrypoints.http import build_router, install_error_handlers
+from identity.entrypoints.keys import build_keys_router
 from identity.handlers import IdentityService
 from identity.settings import Settings
 from shared.runtime.logs import get_logger
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.include_router(build_router(
         service, trust_forwarded_for=settings.identity_trust_forwarded_for
     ))
+    runtime.include_router(build_keys_router(tokens))
     app = runtime.http_app()
     install_error_handlers(app)
     app.state.identity = service

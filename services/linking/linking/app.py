@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         issuer=settings.identity_jwt_issuer,
         audience=settings.identity_jwt_audience,
         leeway=settings.jwt_leeway_seconds,
+        jwks_url=settings.identity_jwks_url,
+        refresh_seconds=settings.staff_keys_refresh_seconds,
     )
     staff_tokens = StaffTokenVerifier.from_settings(
         settings, deps.policy.staff, settings.jwt_leeway_seconds

@@ -6,6 +6,15 @@ from __future__ import annotations
 from shared.runtime.problems import register_messages
 
 GUARDIAN_MESSAGES: dict[str, dict[str, str]] = {
+    "keys-unavailable": {
+        "en": "Your sign-in cannot be checked right now. Try again in a moment.",
+        "es": "No se puede comprobar su inicio de sesión en este momento. Inténtelo de nuevo "
+        "en un momento.",
+        "vi": "Hiện không thể kiểm tra phiên đăng nhập của bạn. Vui lòng thử lại sau giây lát.",
+        "ar": "لا يمكن التحقق من تسجيل دخولك الآن. حاول مرة أخرى بعد قليل.",
+        "so": "Hadda lama hubin karo gelitaankaaga. Isku day mar kale wax yar kadib.",
+        "ht": "Nou pa ka verifye koneksyon ou kounye a. Eseye ankò nan yon ti moman.",
+    },
     "student-not-matched": {
         "en": "We could not match these details to a student. Check the school, the student "
         "ID and the student's last name, then try again.",

@@ -33,7 +33,11 @@ class Settings(StaffAuthSettings):
     service_name: ClassVar[str] = "linking"
     default_http_port: ClassVar[int] = 8002
 
-    #: JSON object kid -> PEM public key of identity's guardian JWTs (local: dev key).
+    #: identity's JWKS (``http://identity:8001/.well-known/jwks.json``): keys fetched,
+    #: cached, refetched for an unknown kid.
+    identity_jwks_url: str | None = None
+    #: JSON object kid -> PEM public key of identity's guardian JWTs, tried before the
+    #: JWKS (local: the dev key when neither is set).
     identity_jwt_public_keys: str | None = None
     identity_jwt_issuer: str = IDENTITY_ISSUER
     identity_jwt_audience: str = AUDIENCE
@@ -54,14 +58,19 @@ class Settings(StaffAuthSettings):
     @model_validator(mode="after")
     def _keys_are_configured(self) -> Settings:
         _parse_keys(self.identity_jwt_public_keys, "IDENTITY_JWT_PUBLIC_KEYS")
-        if self.environment == "production" and not self.identity_jwt_public_keys:
-            raise ValueError("IDENTITY_JWT_PUBLIC_KEYS must be set in production")
+        if self.environment == "production" and not (
+            self.identity_jwt_public_keys or self.identity_jwks_url
+        ):
+            raise ValueError(
+                "IDENTITY_JWKS_URL (or IDENTITY_JWT_PUBLIC_KEYS) must be set in production"
+            )
         return self
 
     def identity_keys(self) -> dict[str, str]:
-        """kid -> PEM of the guardian JWT keys (the local dev key when unset)."""
+        """kid -> PEM of the configured guardian JWT keys (the local dev key when neither
+        keys nor a JWKS URL are set outside production)."""
         keys = _parse_keys(self.identity_jwt_public_keys, "IDENTITY_JWT_PUBLIC_KEYS")
-        if keys or self.environment == "production":
+        if keys or self.identity_jwks_url or self.environment == "production":
             return keys
         from shared.runtime.devkeys import dev_keypair
 

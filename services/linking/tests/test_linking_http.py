@@ -459,3 +459,77 @@ async def test_staff_keys_from_the_idps_jwks(keys: Any) -> None:
             await verifier.verify(forged)
     finally:
         server.shutdown()
+
+
+async def test_guardian_keys_from_identitys_jwks_and_503_while_it_cannot_be_fetched(
+    keys: Any, world: World
+) -> None:
+    """IDENTITY_JWKS_URL: identity's published keys (a local HTTP server here)."""
+    import json as _json
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    private = load_pem_private_key(keys["identity"][0].encode(), password=None)
+    jwk = _json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))  # type: ignore[arg-type]
+    body = _json.dumps({"keys": [{**jwk, "kid": "local-1", "use": "sig", "alg": "ES256"}]})
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/jwk-set+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    try:
+        for url, status in (
+            (f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json", 200),
+            (f"http://127.0.0.1:{dead_port}/.well-known/jwks.json", 503),
+        ):
+            gv = GuardianTokenVerifier(
+                {}, issuer=IDENTITY_ISSUER, audience=AUDIENCE, leeway=0, jwks_url=url
+            )
+            app = FastAPI()
+            install_problem_handlers(app)
+            install_linking_problems(app)
+            app.include_router(
+                build_router(
+                    world.deps,
+                    Settings(_env_file=None),  # type: ignore[call-arg]
+                    gv,
+                    local_staff_verifier(keys["staff"][1]),
+                )
+            )
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t"
+            ) as client:
+                r = await client.get(
+                    "/v1/links", headers={"Authorization": f"Bearer {guardian_token(keys)}"}
+                )
+            assert r.status_code == status, r.text
+            if status == 503:
+                assert _is_problem(r, 503)["type"].endswith("/keys-unavailable")
+                assert r.headers["retry-after"] == "10"
+            rogue = _token(keys["identity"][0], "other", iss=IDENTITY_ISSUER, sub="acct-1")
+            if status == 200:
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://t"
+                ) as client:
+                    r = await client.get(
+                        "/v1/links", headers={"Authorization": f"Bearer {rogue}"}
+                    )
+                _is_problem(r, 401)
+    finally:
+        server.shutdown()

@@ -78,6 +78,15 @@ class SessionTokens:
             for kid, key in self._public.items()
         }
 
+    def public_jwks(self) -> dict[str, Any]:
+        """The JSON Web Key Set of every configured key (active first): ``kid``, ``use``
+        ``sig``, ``alg`` ES256 and the P-256 public point."""
+        keys = []
+        for kid in sorted(self._public, key=lambda k: k != self.active_kid):
+            jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self._public[kid]))
+            keys.append({**jwk, "kid": kid, "use": "sig", "alg": ALGORITHM})
+        return {"keys": keys}
+
     def issue(
         self, *, account_id: str, email: str, name: str, locale: str, sid: str,
         now: datetime, ttl: timedelta,

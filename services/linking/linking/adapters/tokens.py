@@ -1,20 +1,27 @@
-"""Bearer JWT verification: guardian tokens from identity (ES256, keys by ``kid``) and
-staff tokens from the district identity provider (its discovery document and JWKS)."""
+"""Bearer JWT verification: guardian tokens from identity (ES256, keys by ``kid`` from
+identity's JWKS or configured) and staff tokens from the district identity provider (its
+discovery document and JWKS)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from linking.domain.guardians import GuardianIdentity
 from linking.domain.staff import StaffIdentity, StaffRole
+from shared.runtime.jwks import JwksCache, KeySourceUnavailable, UnknownKey
 from shared.runtime.logs import get_logger
 from shared.runtime.policy import StaffPolicy
-from shared.runtime.staff_tokens import StaffAuthSettings, StaffTokenRefused, TrustedIssuer
+from shared.runtime.staff_tokens import (
+    FirstOf,
+    KeyResolver,
+    StaffAuthSettings,
+    StaffTokenRefused,
+    StaticKeys,
+    TrustedIssuer,
+)
 from shared.runtime.staff_tokens import StaffTokenVerifier as SharedStaffVerifier
 
 log = get_logger(__name__)
@@ -22,6 +29,7 @@ log = get_logger(__name__)
 __all__ = [
     "GuardianTokenVerifier",
     "InvalidToken",
+    "KeysUnavailable",
     "StaffTokenRefused",
     "StaffTokenVerifier",
 ]
@@ -31,62 +39,64 @@ class InvalidToken(Exception):
     """The bearer token is missing, malformed, expired, or not signed by a trusted key."""
 
 
-class _KeyedVerifier:
+class KeysUnavailable(Exception):
+    """Identity's key set cannot be fetched and no key is held for the token's kid."""
+
+
+class GuardianTokenVerifier:
+    """Verifies identity's guardian access tokens (ES256, key by ``kid``).
+
+    Keys: identity's JWKS (``IDENTITY_JWKS_URL``, cached, refetched for an unknown kid)
+    and/or public keys configured by hand (``IDENTITY_JWT_PUBLIC_KEYS``, tried first).
+    """
+
     def __init__(
         self,
         keys: Mapping[str, str],
         *,
         issuer: str,
         audience: str,
-        algorithms: Sequence[str],
         leeway: int,
+        jwks_url: str | None = None,
+        refresh_seconds: float = 10.0,
     ) -> None:
-        self._loaded: dict[str, Any] = {}
-        for kid, pem in keys.items():
-            try:
-                self._loaded[kid] = load_pem_public_key(pem.encode())
-            except ValueError as exc:
-                raise ValueError(f"public key {kid!r} is not a PEM public key") from exc
+        resolvers: list[KeyResolver] = []
+        if keys:
+            resolvers.append(StaticKeys(keys))
+        if jwks_url:
+            resolvers.append(JwksCache(jwks_url, min_refresh_interval=refresh_seconds))
+        self._keys = FirstOf(*resolvers)
         self.issuer = issuer
         self.audience = audience
-        self.algorithms = list(algorithms)
         self.leeway = leeway
 
-    def header(self, token: str) -> dict[str, Any]:
+    async def verify(self, token: str) -> GuardianIdentity:
+        """The guardian of ``token`` (raises ``InvalidToken`` or ``KeysUnavailable``)."""
         try:
-            return jwt.get_unverified_header(token)
+            kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
             raise InvalidToken("malformed token") from exc
-
-    def decode(self, token: str, key: Any, required: Sequence[str]) -> dict[str, Any]:
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("unknown key id")
         try:
-            return jwt.decode(
+            key = await self._keys.get(kid)
+        except UnknownKey:
+            raise InvalidToken("unknown key id") from None
+        except KeySourceUnavailable as exc:
+            log.warning("identity keys unavailable", error=str(exc))
+            raise KeysUnavailable(str(exc)) from None
+        try:
+            claims = jwt.decode(
                 token,
-                key,
-                algorithms=self.algorithms,
+                getattr(key, "key", key),  # a PyJWK from the JWKS or a configured key
+                algorithms=["ES256"],
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway,
-                options={"require": list(required)},
+                options={"require": ["sub", "exp", "iat", "iss", "aud"]},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(type(exc).__name__) from exc
-
-
-class GuardianTokenVerifier(_KeyedVerifier):
-    """Verifies identity's guardian access tokens."""
-
-    def __init__(self, keys: Mapping[str, str], *, issuer: str, audience: str, leeway: int) -> None:
-        super().__init__(
-            keys, issuer=issuer, audience=audience, algorithms=["ES256"], leeway=leeway
-        )
-
-    def verify(self, token: str) -> GuardianIdentity:
-        kid = self.header(token).get("kid")
-        key = self._loaded.get(kid) if isinstance(kid, str) else None
-        if key is None:
-            raise InvalidToken("unknown key id")
-        claims = self.decode(token, key, ["sub", "exp", "iat", "iss", "aud"])
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidToken("no subject")

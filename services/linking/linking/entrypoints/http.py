@@ -39,6 +39,7 @@ from linking import handlers
 from linking.adapters.tokens import (
     GuardianTokenVerifier,
     InvalidToken,
+    KeysUnavailable,
     StaffTokenRefused,
     StaffTokenVerifier,
 )
@@ -417,9 +418,16 @@ def build_router(
         if credentials is None:
             raise unauthorized("sign-in-required", locale_of(request))
         try:
-            guardian = guardian_tokens.verify(credentials.credentials)
+            guardian = await guardian_tokens.verify(credentials.credentials)
         except InvalidToken:
             raise unauthorized("sign-in-required", locale_of(request)) from None
+        except KeysUnavailable:
+            raise ProblemError(
+                503,
+                "keys-unavailable",
+                message("keys-unavailable", locale_of(request)),
+                headers={"Retry-After": "10"},
+            ) from None
         # Identity ended the account's sessions (password changed or reset, disabled,
         # deleted): its tokens are refused here too, not only when they expire.
         known = await deps.guardians.get(guardian.account_id)
