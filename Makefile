@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # faster than its Python server. Set to 0 to use the Python server instead.
 export DEVSTACK_BUILD_RUST_MONGO ?= 1
 
-.PHONY: run stop test unit contract integration faults bench lint topics schemas asyncapi clean-data help
+.PHONY: run stop test unit contract integration faults bench lint topics schemas asyncapi vectors clean-data help
 
 help:
 	@sed -n '1,8p' Makefile
@@ -44,6 +44,10 @@ schemas: venv
 
 asyncapi: venv
 	$(PY) -m shared.runtime.cli asyncapi export
+
+# Sample SIS records (shared/contracts/vectors/); then `make asyncapi` (its examples).
+vectors: venv
+	$(PY) -m shared.runtime.cli vectors export
 
 lint: venv
 	$(PY) -m ruff check .

@@ -139,7 +139,15 @@ SECRET_TOPICS: frozenset[Topic] = frozenset(
     {T.EMAIL_VERIFICATION_REQUESTED, T.PASSWORD_RESET_REQUESTED}
 )
 
-#: The public topics an SIS consumer may read.
+#: The public topics an SIS consumer may read (Kafka ACLs of the `sis` user, the SIS
+#: AsyncAPI document, webhooks). LinkExpired was added so that the SIS can close a
+#: pending record it learnt of; only ever add to this set.
 SIS_TOPICS: frozenset[Topic] = frozenset(
-    {T.LINK_APPROVED, T.LINK_DENIED, T.LINK_REVOKED, T.LINK_WITHDRAWN}
+    {
+        T.LINK_APPROVED,
+        T.LINK_DENIED,
+        T.LINK_REVOKED,
+        T.LINK_WITHDRAWN,
+        T.LINK_EXPIRED,
+    }
 )

@@ -3,7 +3,8 @@
 portal serve SERVICE                 run one service (identity|linking|notifier|scheduler)
 portal topics create                 create every topic of the catalog and its .DLQ
 portal schemas export                regenerate shared/contracts/schemas/*.json
-portal asyncapi export               regenerate shared/contracts/asyncapi/<service>.json
+portal asyncapi export               regenerate shared/contracts/asyncapi/<service>.json and sis.json
+portal vectors export                regenerate shared/contracts/vectors/ (sample SIS records)
 portal staff-token --school ID       mint a local staff bearer token   (linking)
 portal roster import FILE.zip        load a OneRoster 1.1 CSV bundle   (linking)
 portal legacy import FILE.csv        load previous-portal credential hashes (linking)
@@ -89,10 +90,22 @@ def render_asyncapi(doc: dict[str, Any]) -> str:
 
 
 def _asyncapi_export(_: argparse.Namespace) -> int:
+    from shared.contracts.asyncapi_documents import sis_document
+
     ASYNCAPI_DIR.mkdir(parents=True, exist_ok=True)
-    for service in SERVICES:
-        path = ASYNCAPI_DIR / f"{service}.json"
-        path.write_text(render_asyncapi(asyncapi_document(service)), encoding="utf-8")
+    docs = {service: asyncapi_document(service) for service in SERVICES}
+    docs["sis"] = sis_document()
+    for name, doc in docs.items():
+        path = ASYNCAPI_DIR / f"{name}.json"
+        path.write_text(render_asyncapi(doc), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+def _vectors_export(_: argparse.Namespace) -> int:
+    from shared.contracts.vectors import export_vectors
+
+    for path in export_vectors():
         print(f"wrote {path}")
     return 0
 
@@ -135,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         func=_asyncapi_export
     )
 
+    vectors = sub.add_parser("vectors", help="sample SIS records").add_subparsers(
+        dest="action", required=True
+    )
+    vectors.add_parser("export", help="regenerate the checked-in test vectors").set_defaults(
+        func=_vectors_export
+    )
+
     staff = sub.add_parser("staff-token", help="mint a staff bearer token the local stack accepts")
     staff.add_argument("--school", action="append", default=[], help="school id (repeatable)")
     staff.add_argument("--role", choices=["school_staff", "district_admin"], default="school_staff")
@@ -155,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     limport = legacy.add_parser("import", help="load previous-portal credential hashes (CSV)")
     limport.add_argument("file", type=Path)
     limport.set_defaults(func=_delegate("linking.cli", "legacy_import"))
+
     return parser
 
 

@@ -26,7 +26,6 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter
 
 from shared.contracts.envelope import Envelope, EnvelopeError, decode, headers_to_dict
-from shared.contracts.events import EVENT_TYPES
 from shared.contracts.topics import DLQ_SUFFIX, Topic, topic_name
 from shared.runtime.kafka import KafkaPublisher
 from shared.runtime.logs import get_logger, scrub_text
@@ -67,9 +66,12 @@ class Consumers:
         # take ~45 s to start; 0.5 s brings it to a few seconds.
         self._heartbeat_ms = heartbeat_interval_ms
         self.topics: list[Topic] = []
+        #: What the service does with each consumed topic (its AsyncAPI operation summary).
+        self.descriptions: dict[Topic, str] = {}
 
     def subscribe(self, topic: Topic, handler: Handler, *, description: str = "") -> None:
         """Consume ``topic`` in the service's consumer group with ``handler``."""
+        description = description or (handler.__doc__ or "").strip().split("\n")[0]
         subscriber = self._broker.subscriber(
             topic_name(topic, self._prefix),
             group_id=self._service,
@@ -77,7 +79,7 @@ class Consumers:
             auto_offset_reset="earliest",
             heartbeat_interval_ms=self._heartbeat_ms,
             title=f"{topic}:{self._service}",
-            description=description or (handler.__doc__ or "").strip().split("\n")[0],
+            description=description,
         )
 
         async def consume(msg: KafkaMessage) -> None:
@@ -85,15 +87,8 @@ class Consumers:
 
         consume.__name__ = f"on_{topic}"
         subscriber(consume)
-        document_payload(subscriber, EVENT_TYPES[str(topic)].model_json_schema(), str(topic))
-        self._broker.publisher(
-            topic_name(topic, self._prefix) + DLQ_SUFFIX,
-            title=f"{topic}{DLQ_SUFFIX}:{self._service}",
-            description=f"Messages of {topic} that {self._service} could not process, "
-            "with the reason in the dlq_* headers.",
-            schema=EVENT_TYPES[str(topic)],
-        )
         self.topics.append(topic)
+        self.descriptions[topic] = description
 
     async def process(self, topic: Topic, msg: Any, handler: Handler) -> None:
         """Handle one Kafka message (FastStream ``KafkaMessage``) end to end."""
@@ -205,27 +200,3 @@ class Consumers:
             f"{topic}{DLQ_SUFFIX}", key=record.key, value=record.value or b"", headers=headers
         )
 
-
-def document_payload(subscriber: Any, schema: dict[str, Any], name: str) -> None:
-    """Make the AsyncAPI document show ``schema`` as the subscriber's payload.
-
-    Handlers take the raw message (so that a poison message reaches our dead-letter path
-    instead of failing in FastStream's argument parsing); FastStream would then document
-    the payload as the raw message. Its specification objects use ``__slots__``, so the
-    override is a subclass instance carrying the same state.
-    """
-    original = subscriber.specification
-    base = type(original)
-
-    class _Documented(base):  # type: ignore[misc, valid-type]
-        def get_payloads(self) -> list[tuple[dict[str, Any], str]]:
-            return [(schema, name)]
-
-    documented = _Documented.__new__(_Documented)
-    for klass in base.__mro__:
-        for slot in getattr(klass, "__slots__", ()):
-            if hasattr(original, slot):
-                object.__setattr__(documented, slot, getattr(original, slot))
-    if hasattr(original, "__dict__"):
-        documented.__dict__.update(original.__dict__)
-    subscriber.specification = documented

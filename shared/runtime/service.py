@@ -19,14 +19,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream.kafka import KafkaBroker
-from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.contracts.events import EVENT_TYPES
-from shared.contracts.topics import PRODUCERS, topic_name
+from shared.contracts.asyncapi_documents import service_document, sis_document
+from shared.contracts.topics import PRODUCERS
 from shared.runtime.consumer import Consumers, Handler
 from shared.runtime.kafka import KafkaPublisher, faststream_security
 from shared.runtime.logs import configure_logging, get_logger
@@ -77,7 +76,6 @@ class ServiceRuntime:
         self._shutdown: list[Step] = []
         self._routers: list[APIRouter] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._document_produced_topics()
 
     # --- registration -------------------------------------------------------------
 
@@ -201,26 +199,14 @@ class ServiceRuntime:
         return checks
 
     def asyncapi(self) -> dict[str, Any]:
-        """The service's AsyncAPI 3 document, generated from its FastStream broker."""
-        spec = AsyncAPI(
-            self.broker,
+        """The service's AsyncAPI 3 document: what it publishes, consumes and dead-letters,
+        generated from the contracts (shared/contracts/asyncapi_documents.py)."""
+        return service_document(
+            self.name,
             title=f"{self.title} events",
-            version="1.0.0",
             description=self.description,
-            schema_version="3.0.0",
+            consumed=self.consumers.descriptions,
         )
-        return json.loads(spec.to_specification().to_json())
-
-    def _document_produced_topics(self) -> None:
-        for topic, producer in PRODUCERS.items():
-            if producer == self.name:
-                cls = EVENT_TYPES[str(topic)]
-                self.broker.publisher(
-                    topic_name(topic, self.settings.kafka_topic_prefix),
-                    title=f"{topic}:{self.name}",
-                    description=f"{topic} events published by {self.name} (via its outbox)",
-                    schema=cls,
-                )
 
     def http_app(self, *, version: str = "1.0.0", openapi: bool = True) -> FastAPI:
         """The service's HTTP app: its routers plus health, metrics and documents."""
@@ -289,8 +275,20 @@ class ServiceRuntime:
         async def asyncapi_html() -> str:
             from faststream.specification.asyncapi import get_asyncapi_html
 
-            spec = AsyncAPI(self.broker, title=f"{self.title} events", schema_version="3.0.0")
-            return get_asyncapi_html(spec.to_specification())
+            class _Rendered:  # what the viewer needs of a FastStream specification
+                title = f"{self.title} events"
+
+                def to_json(_self) -> str:
+                    return json.dumps(self.asyncapi())
+
+            return get_asyncapi_html(_Rendered(), try_it_out_path=None)  # type: ignore[arg-type]
+
+        @router.get(
+            "/asyncapi/sis.json",
+            summary="AsyncAPI 3 document of the public link events an SIS may consume",
+        )
+        async def asyncapi_sis_json() -> dict[str, Any]:
+            return sis_document()
 
         return router
 

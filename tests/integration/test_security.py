@@ -48,7 +48,7 @@ def _fuzz(
             "--request-timeout",
             "30",
             "--exclude-path-regex",
-            "^/(healthz|readyz|metrics|asyncapi.json)$",
+            "^/(healthz|readyz|metrics|asyncapi.json|asyncapi/sis.json)$",
             "--suppress-health-check",
             "all",
             "--no-shrink",
