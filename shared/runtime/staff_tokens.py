@@ -22,7 +22,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 import jwt
@@ -40,6 +40,39 @@ from shared.runtime.policy import StaffAccess, StaffPolicy
 from shared.runtime.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+
+#: Titles of the refusals (staff read English or Spanish; the console sends
+#: Accept-Language). Services register them with ``register_messages``.
+STAFF_TOKEN_MESSAGES: dict[str, dict[str, str]] = {
+    "staff-sign-in-required": {
+        "en": "A valid staff bearer token is required.",
+        "es": "Se requiere un token de acceso válido del personal.",
+    },
+    "staff-token-expired": {
+        "en": "Your staff sign-in has expired. Sign in again.",
+        "es": "Su sesión de personal ha caducado. Inicie sesión de nuevo.",
+    },
+    "staff-token-untrusted": {
+        "en": "This sign-in was not issued by the district's identity provider.",
+        "es": "Este inicio de sesión no lo emitió el proveedor de identidad del distrito.",
+    },
+    "staff-token-invalid": {
+        "en": "This staff sign-in is not valid. Sign in again.",
+        "es": "Este inicio de sesión del personal no es válido. Inicie sesión de nuevo.",
+    },
+    "staff-without-school": {
+        "en": "Your staff account is not assigned to any school yet. Ask the district to "
+        "assign your school.",
+        "es": "Su cuenta de personal aún no tiene ninguna escuela asignada. Pida al distrito "
+        "que le asigne su escuela.",
+    },
+    "staff-idp-unavailable": {
+        "en": "Staff sign-in cannot be checked right now. Try again in a moment.",
+        "es": "No se puede comprobar el inicio de sesión del personal ahora. Inténtelo de "
+        "nuevo en un momento.",
+    },
+}
 
 
 class StaffTokenRefused(Exception):
@@ -360,6 +393,9 @@ class StaffAuthSettings(ServiceSettings):
     Outside production the local issuer of ``portal staff-token`` is trusted too.
     """
 
+    #: False for a service whose staff routes are optional (identity's help desk).
+    staff_auth_required: ClassVar[bool] = True
+
     staff_oidc_issuer: str | None = None
     staff_oidc_audience: str | None = None
     staff_jwt_issuer: str = LOCAL_STAFF_ISSUER
@@ -382,7 +418,7 @@ class StaffAuthSettings(ServiceSettings):
             hand = self.staff_jwt_issuer != LOCAL_STAFF_ISSUER and bool(
                 self.staff_jwks_url or self.staff_jwt_public_keys
             )
-            if oidc is None and not hand:
+            if oidc is None and not hand and self.staff_auth_required:
                 raise ValueError(
                     "STAFF_OIDC_ISSUER and STAFF_OIDC_AUDIENCE must be set in production "
                     "(or STAFF_JWT_ISSUER with STAFF_JWKS_URL or STAFF_JWT_PUBLIC_KEYS)"

@@ -10,15 +10,20 @@ from identity.adapters.captcha import build_captcha
 from identity.adapters.hashing import Argon2Hasher, Argon2Parameters
 from identity.adapters.jwt_sessions import SessionTokens
 from identity.adapters.mongo_accounts import MongoAccounts
+from identity.adapters.mongo_helpdesk import MongoHelpDesk
 from identity.domain.messages import MESSAGES
 from identity.entrypoints import consumers
 from identity.entrypoints.http import build_router, install_error_handlers
 from identity.entrypoints.keys import build_keys_router
+from identity.entrypoints.staff import build_staff_router
 from identity.handlers import IdentityService
+from identity.helpdesk import HelpDesk
+from identity.helpdesk import register as helpdesk_messages
 from identity.settings import Settings
 from shared.runtime.logs import get_logger
 from shared.runtime.problems import register_messages
 from shared.runtime.service import ServiceRuntime
+from shared.runtime.staff_tokens import StaffTokenVerifier
 
 __all__ = ["Settings", "create_app"]
 
@@ -79,6 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service, trust_forwarded_for=settings.identity_trust_forwarded_for
     ))
     runtime.include_router(build_keys_router(tokens))
+    helpdesk_messages()
+    helpdesk = HelpDesk(accounts=MongoHelpDesk(repo.accounts), tokens=repo, policy=policy)
+    runtime.include_router(build_staff_router(
+        helpdesk, StaffTokenVerifier(settings.staff_issuers(policy.staff), leeway=30)
+    ))
     app = runtime.http_app()
     install_error_handlers(app)
     app.state.identity = service

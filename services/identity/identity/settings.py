@@ -6,11 +6,14 @@ from typing import ClassVar, Literal
 
 from pydantic import SecretStr, model_validator
 
-from shared.runtime.settings import ServiceSettings
+from shared.runtime.staff_tokens import StaffAuthSettings
 
 
-class Settings(ServiceSettings):
-    """identity settings."""
+class Settings(StaffAuthSettings):
+    """identity settings (the STAFF_* ones are for the staff help desk)."""
+
+    #: identity starts without a staff provider: the help desk then refuses every token
+    staff_auth_required: ClassVar[bool] = False
 
     service_name: ClassVar[str] = "identity"
     default_http_port: ClassVar[int] = 8001

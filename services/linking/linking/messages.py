@@ -4,6 +4,7 @@ every supported locale (en, es, vi, ar, so, ht); staff-facing ones in English.""
 from __future__ import annotations
 
 from shared.runtime.problems import register_messages
+from shared.runtime.staff_tokens import STAFF_TOKEN_MESSAGES
 
 GUARDIAN_MESSAGES: dict[str, dict[str, str]] = {
     "keys-unavailable": {
@@ -132,33 +133,6 @@ STAFF_MESSAGES: dict[str, dict[str, str]] = {
         "en": "You are not allowed to act for this school.",
         "es": "No tiene permiso para actuar en nombre de esta escuela.",
     },
-    "staff-sign-in-required": {
-        "en": "A valid staff bearer token is required.",
-        "es": "Se requiere un token de acceso válido del personal.",
-    },
-    "staff-token-expired": {
-        "en": "Your staff sign-in has expired. Sign in again.",
-        "es": "Su sesión de personal ha caducado. Inicie sesión de nuevo.",
-    },
-    "staff-token-untrusted": {
-        "en": "This sign-in was not issued by the district's identity provider.",
-        "es": "Este inicio de sesión no lo emitió el proveedor de identidad del distrito.",
-    },
-    "staff-token-invalid": {
-        "en": "This staff sign-in is not valid. Sign in again.",
-        "es": "Este inicio de sesión del personal no es válido. Inicie sesión de nuevo.",
-    },
-    "staff-without-school": {
-        "en": "Your staff account is not assigned to any school yet. Ask the district to "
-        "assign your school.",
-        "es": "Su cuenta de personal aún no tiene ninguna escuela asignada. Pida al distrito "
-        "que le asigne su escuela.",
-    },
-    "staff-idp-unavailable": {
-        "en": "Staff sign-in cannot be checked right now. Try again in a moment.",
-        "es": "No se puede comprobar el inicio de sesión del personal ahora. Inténtelo de "
-        "nuevo en un momento.",
-    },
     "student-not-found": {"en": "No active student with this id at this school."},
     "activation-code-not-found": {"en": "No such activation code for this student."},
     "activation-code-used": {
@@ -177,3 +151,4 @@ def register() -> None:
     """Add the linking service's messages to the shared problem catalog."""
     register_messages(GUARDIAN_MESSAGES)
     register_messages(STAFF_MESSAGES)
+    register_messages(STAFF_TOKEN_MESSAGES)
