@@ -1,6 +1,7 @@
 """Identity's staff help desk (issue 16, item 5) with real tokens of the dev stack's
 Keycloak: a district admin finds a guardian's account, sends a new verification email and
-lifts a lockout; school staff are refused; everything is recorded on the account."""
+lifts a lockout, closes an account; school staff are refused; everything is recorded
+on the account."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from tests.harness import Portal, new_portal, start_portal, stop_portal, wait_until
+from tests.kafka_tools import TopicWatcher
 from tests.portal_client import registration_body, unique_email
 from tools.devstack import keycloak
 
@@ -86,3 +88,25 @@ def test_school_staff_and_strangers_are_refused(identity: Portal) -> None:
         "/v1/staff/accounts", params={"email": "nobody@example.net"}, headers=bearer("district.admin")
     )
     assert missing.status_code == 404
+
+
+async def test_a_district_admin_closes_an_account_at_the_guardians_request(
+    identity: Portal,
+) -> None:
+    async with httpx.AsyncClient(base_url=identity.url("identity"), timeout=30) as api:
+        email = unique_email("cancel")
+        registered = await api.post("/v1/accounts", json=registration_body(email, "Secr3t!pw"))
+        assert registered.status_code == 202, registered.text
+        account_id = registered.json()["account_id"]
+        admin = bearer("district.admin")
+        async with TopicWatcher([identity.topic("AccountDeleted")]) as deleted:
+            closed = await api.post(f"/v1/staff/accounts/{account_id}/cancel", headers=admin)
+            assert closed.status_code == 200, closed.text
+            assert closed.json()["state"] == "deleted"
+            event = await deleted.wait_for(lambda e: e.event.account_id == account_id)
+        assert event.event.reason == "guardian_request"
+        gone = await api.get("/v1/staff/accounts", params={"email": email}, headers=admin)
+        assert gone.status_code == 404
+        # the address is free again: the guardian may register anew later
+        again = await api.post("/v1/accounts", json=registration_body(email, "Secr3t!pw"))
+        assert again.status_code == 202 and again.json()["account_id"] != account_id

@@ -5,6 +5,8 @@
   change stream (pymongo, replica-set URI); documents are left in ``devstack_smoke`` so a
   restart can show persistence (``--check-persisted``).
 * SMTP: send with smtplib, read back through the HTTP API.
+* Keycloak: sign a staff user in (authorization code + PKCE) and verify the token with the
+  realm's JWKS.
 """
 
 from __future__ import annotations
@@ -167,10 +169,34 @@ def check_smtp() -> str:
     raise AssertionError("mail not visible through the HTTP API")
 
 
+def check_keycloak() -> str:
+    """Sign school A's secretary in through the login page (code + PKCE) and read the
+    token's claims; the discovery document's JWKS holds the token's key."""
+    import jwt
+
+    from tools.devstack import keycloak
+
+    token = keycloak.sign_in("secretary.a")["access_token"]
+    jwks = jwt.PyJWKClient(keycloak.discovery()["jwks_uri"])
+    claims = jwt.decode(
+        token,
+        jwks.get_signing_key_from_jwt(token).key,
+        algorithms=["RS256"],
+        audience=keycloak.CONSOLE_CLIENT_ID,
+    )
+    assert claims["schools"] == [keycloak.SCHOOL_A], claims
+    return f"secretary.a signed in: iss {claims['iss']}, schools {claims['schools']}"
+
+
 def run_all() -> bool:
     """Run every check, print results, return True when all passed."""
     ok = True
-    for name, check in (("kafka", check_kafka), ("mongo", check_mongo), ("smtp", check_smtp)):
+    for name, check in (
+        ("kafka", check_kafka),
+        ("mongo", check_mongo),
+        ("smtp", check_smtp),
+        ("keycloak", check_keycloak),
+    ):
         started = time.monotonic()
         try:
             detail = check()

@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ))
     runtime.include_router(build_keys_router(tokens))
     helpdesk_messages()
-    helpdesk = HelpDesk(accounts=MongoHelpDesk(repo.accounts), tokens=repo, policy=policy)
+    helpdesk = HelpDesk(accounts=MongoHelpDesk(repo.accounts), repo=repo, policy=policy)
     runtime.include_router(build_staff_router(
         helpdesk, StaffTokenVerifier(settings.staff_issuers(policy.staff), leeway=30)
     ))

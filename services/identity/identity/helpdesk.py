@@ -1,7 +1,8 @@
 """The staff help desk (issue 16, item 5): what families are sent to the school for.
 
 A district admin looks a guardian's account up by email, sees its state (unverified,
-active, locked, disabled), sends a new verification email, and lifts a sign-in lockout.
+active, locked, disabled), sends a new verification email, lifts a sign-in lockout, and
+closes the account at the guardian's request.
 Identity does not know which students a guardian is linked to, so a school's own staff
 cannot be limited to their schools' families here: these calls are for district admins
 only (school staff get 403 ``district-admin-only``). Every call, lookups included, is
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 from identity.domain.model import Status, truncate_ms
 from identity.domain.normalise import normalise_email
 from identity.domain.tokens import hash_token, new_token
-from shared.contracts.events import EmailVerificationRequested
+from shared.contracts.events import AccountDeleted, EmailVerificationRequested
 from shared.runtime.logs import get_logger
 from shared.runtime.policy import DistrictPolicy, StaffAccess
 from shared.runtime.problems import register_messages
@@ -62,13 +63,18 @@ class HelpDeskAccounts(Protocol):
     async def audit(self, account_id: str, entry: dict[str, Any]) -> None: ...
 
 
-class VerificationTokens(Protocol):
-    """Port: stores a verification token with its event (the accounts repository)."""
+class AccountWrites(Protocol):
+    """Port: the accounts repository's transitions the help desk reuses (state and
+    events committed together)."""
 
     async def add_verify_token(
         self, account_id: str, token_hash: str, expires_at: datetime, events: Any,
         now: datetime, statuses: Any,
     ) -> bool: ...
+    async def erase(
+        self, account_id: str, last_activity: datetime, now: datetime, events: Any
+    ) -> bool: ...
+    async def release_email(self, email: str, account_id: str) -> None: ...
 
 
 def account_state(acc: dict[str, Any], now: datetime) -> str:
@@ -105,7 +111,7 @@ class HelpDesk:
     """The help-desk use cases."""
 
     accounts: HelpDeskAccounts
-    tokens: VerificationTokens
+    repo: AccountWrites
     policy: DistrictPolicy
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -163,7 +169,7 @@ class HelpDesk:
             first_name=acc.get("first_name") or "", token=token, expires_at=expires,
             reason=reason,
         )
-        stored = await self.tokens.add_verify_token(
+        stored = await self.repo.add_verify_token(
             acc["_id"], hash_token(token), expires, [event], now,
             statuses=[Status.UNVERIFIED, Status.DISABLED],
         )
@@ -186,6 +192,33 @@ class HelpDesk:
             account_id=account_id,
         )
         return account_view(acc, now)
+
+    async def cancel_account(self, staff: StaffAccess, account_id: str) -> dict[str, Any]:
+        """Close the account at the guardian's request (after checking their ID): personal
+        data erased as for inactivity, ``AccountDeleted`` (reason ``guardian_request``)
+        published so that linking revokes the links and the scheduler drops the timers.
+        The staff audit entry stays (no personal data in it)."""
+        self._require_admin(staff, "cancel_account")
+        acc = await self.accounts.by_id(account_id)
+        if acc is None:
+            raise HelpDeskRefusal(404, "account_not_found")
+        now = self.now()
+        await self.accounts.audit(account_id, self._entry(staff, "account_cancelled", now))
+        done = await self.repo.erase(
+            account_id, now, now,
+            [AccountDeleted(account_id=account_id, reason="guardian_request", at=now)],
+        )
+        if not done:
+            raise HelpDeskRefusal(404, "account_not_found")
+        if acc.get("email"):
+            await self.repo.release_email(acc["email"], account_id)
+        log.info(
+            "staff.helpdesk", staff_id=staff.staff_id, action="account_cancelled",
+            account_id=account_id,
+        )
+        return {"account_id": account_id, "state": "deleted", "staff_audit": [
+            self._entry(staff, "account_cancelled", now)
+        ]}
 
 
 def register() -> None:

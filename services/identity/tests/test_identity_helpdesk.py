@@ -20,6 +20,8 @@ class FakeAccounts:
     def __init__(self, *docs: dict[str, Any]) -> None:
         self.docs = {d["_id"]: d for d in docs}
         self.tokens: list[tuple[str, list[Any]]] = []
+        self.erased: list[tuple[str, list[Any]]] = []
+        self.released: list[str] = []
 
     async def by_id(self, account_id: str) -> dict[str, Any] | None:
         doc = self.docs.get(account_id)
@@ -41,6 +43,20 @@ class FakeAccounts:
     async def audit(self, account_id: str, entry: dict[str, Any]) -> None:
         self.docs[account_id].setdefault("staff_audit", []).append(entry)
 
+    async def erase(self, account_id: str, last_activity: datetime, now: datetime,
+                    events: Any) -> bool:
+        doc = self.docs.get(account_id)
+        if doc is None or doc["status"] == "deleted":
+            return False
+        audit = doc.get("staff_audit", [])
+        self.docs[account_id] = {"_id": account_id, "status": "deleted", "email": None,
+                                 "staff_audit": audit}
+        self.erased.append((account_id, list(events)))
+        return True
+
+    async def release_email(self, email: str, account_id: str) -> None:
+        self.released.append(email)
+
     async def add_verify_token(
         self, account_id: str, token_hash: str, expires_at: datetime, events: Any,
         now: datetime, statuses: Any,
@@ -57,7 +73,7 @@ def account(status: str = "active", **more: Any) -> dict[str, Any]:
 
 
 def desk(accounts: FakeAccounts) -> HelpDesk:
-    return HelpDesk(accounts=accounts, tokens=accounts, policy=load_policy(), clock=lambda: NOW)
+    return HelpDesk(accounts=accounts, repo=accounts, policy=load_policy(), clock=lambda: NOW)
 
 
 async def test_school_staff_are_refused_every_help_desk_call() -> None:
@@ -67,6 +83,7 @@ async def test_school_staff_are_refused_every_help_desk_call() -> None:
         hd.account(SECRETARY, "acc-1"),
         hd.resend_verification(SECRETARY, "acc-1"),
         hd.lift_lockout(SECRETARY, "acc-1"),
+        hd.cancel_account(SECRETARY, "acc-1"),
     ):
         with pytest.raises(HelpDeskRefusal) as caught:
             await call
@@ -113,3 +130,16 @@ def test_states_as_staff_see_them() -> None:
     )
     assert account_state(account("disabled"), NOW) == "disabled"
     assert account_state(account("unverified"), NOW) == "unverified"
+
+
+async def test_cancelling_erases_the_account_and_tells_the_other_services() -> None:
+    accounts = FakeAccounts(account("active"))
+    answer = await desk(accounts).cancel_account(ADMIN, "acc-1")
+    assert answer["state"] == "deleted"
+    (_, [event]), = accounts.erased
+    assert event.reason == "guardian_request" and event.account_id == "acc-1"
+    assert accounts.released == ["jenny@example.net"]
+    assert accounts.docs["acc-1"]["staff_audit"][-1]["action"] == "account_cancelled"
+    with pytest.raises(HelpDeskRefusal) as caught:
+        await desk(accounts).cancel_account(ADMIN, "acc-1")
+    assert caught.value.status == 404

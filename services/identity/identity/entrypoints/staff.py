@@ -39,6 +39,12 @@ class StaffAccountOut(BaseModel):
     staff_audit: list[AuditEntry] = Field(default_factory=list)
 
 
+class CancelledOut(BaseModel):
+    account_id: str
+    state: str
+    staff_audit: list[AuditEntry] = Field(default_factory=list)
+
+
 def _locale(request: Request) -> str:
     return negotiate_locale(request.headers.get("accept-language"))
 
@@ -108,5 +114,13 @@ def build_staff_router(helpdesk: HelpDesk, verifier: StaffTokenVerifier) -> APIR
     )
     async def unlock(request: Request, staff: Staff, account_id: AccountId) -> dict[str, Any]:
         return await run(request, helpdesk.lift_lockout(staff, account_id))
+
+    @router.post(
+        "/accounts/{account_id}/cancel",
+        response_model=CancelledOut,
+        summary="Close the account at the guardian's request (personal data erased)",
+    )
+    async def cancel(request: Request, staff: Staff, account_id: AccountId) -> dict[str, Any]:
+        return await run(request, helpdesk.cancel_account(staff, account_id))
 
     return router
