@@ -40,6 +40,10 @@ def up(timeout: float = 120.0) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("SCHEDULER_CLOCK_CONTROL", "true")
     env.setdefault("OTEL_TRACES_FILE", str(VAR / "log" / "spans.jsonl"))
+    # as deployed: linking fetches identity's guardian-token keys from its JWKS
+    env.setdefault(
+        "IDENTITY_JWKS_URL", f"http://127.0.0.1:{SERVICES['identity']}/.well-known/jwks.json"
+    )
     for name in SERVICES:
         if _pid(name):
             continue

@@ -178,6 +178,8 @@ class OidcProvider:
         self.timeout = timeout
         self._clock = clock
         self._metadata: dict[str, Any] | None = None
+        self._failed_at: float | None = None
+        self.min_refresh_interval = min_refresh_interval
         self._lock = asyncio.Lock()
         self.keys = JwksCache(
             self._jwks_uri,
@@ -193,6 +195,14 @@ class OidcProvider:
             return self._metadata
         async with self._lock:
             if self._metadata is None:
+                # a provider that is down is asked again at most every interval, not by
+                # every staff request
+                if (
+                    self._failed_at is not None
+                    and self._clock() - self._failed_at < self.min_refresh_interval
+                ):
+                    raise KeySourceUnavailable(f"{discovery_url(self.issuer)}: failed recently")
+                self._failed_at = self._clock()
                 document = await fetch_json(discovery_url(self.issuer), self.timeout)
                 if document.get("issuer") != self.issuer:
                     raise KeySourceUnavailable(
@@ -205,6 +215,7 @@ class OidcProvider:
                 ):
                     raise KeySourceUnavailable(f"discovery gives no https jwks_uri: {jwks_uri!r}")
                 self._metadata = document
+                self._failed_at = None
             return self._metadata
 
     async def _jwks_uri(self) -> str:

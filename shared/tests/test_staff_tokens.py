@@ -311,3 +311,12 @@ def test_production_settings_need_an_https_provider_and_its_audience() -> None:
     )
     # production never trusts the local staff-token key
     assert [t.label for t in ok.staff_issuers(StaffPolicy())] == ["oidc"]
+
+
+async def test_a_provider_that_is_down_is_asked_once_per_interval(provider: FakeProvider) -> None:
+    provider.down = True
+    v = verifier(provider, min_refresh_interval=60)
+    token = provider.token()
+    for _ in range(5):
+        assert (await refused(v, token)).code == "staff-idp-unavailable"
+    assert provider.hits.count("/realms/district/.well-known/openid-configuration") == 1
