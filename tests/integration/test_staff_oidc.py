@@ -99,6 +99,7 @@ async def pending(api: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, st
         )
         assert response.status_code == 202, response.text
         links[child.school_id] = response.json()["link_id"]
+        links[f"email-{child.school_id}"] = f"{account}@example.net"
     return links
 
 
@@ -142,6 +143,29 @@ async def test_a_secretary_works_her_school_and_is_refused_the_other(
         f"/v1/schools/{SCHOOL_B}/link-requests", headers=signed_in("secretary.b")
     )
     assert queue_ids(theirs) == [pending[SCHOOL_B]]  # still pending: nothing was decided
+
+
+async def test_a_secretary_finds_her_schools_guardian_by_email_only(
+    api: httpx.AsyncClient, pending: dict[str, str]
+) -> None:
+    secretary_a = signed_in("secretary.a")
+    found = await api.get(
+        f"/v1/schools/{SCHOOL_A}/guardians",
+        params={"email": pending[f"email-{SCHOOL_A}"]},
+        headers=secretary_a,
+    )
+    assert found.status_code == 200, found.text
+    assert [link["link_id"] for link in found.json()["links"]] == [pending[SCHOOL_A]]
+    # school B's family is not hers: the same 404 as an unknown address
+    problem(
+        await api.get(
+            f"/v1/schools/{SCHOOL_A}/guardians",
+            params={"email": pending[f"email-{SCHOOL_B}"]},
+            headers=secretary_a,
+        ),
+        404,
+        "guardian-not-found",
+    )
 
 
 async def test_the_district_admin_acts_for_any_school(

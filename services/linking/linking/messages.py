@@ -133,6 +133,12 @@ STAFF_MESSAGES: dict[str, dict[str, str]] = {
         "en": "You are not allowed to act for this school.",
         "es": "No tiene permiso para actuar en nombre de esta escuela.",
     },
+    "guardian-not-found": {
+        "en": "No guardian with this email is linked to, or asking for, a student of this "
+        "school.",
+        "es": "Ningún tutor con este correo está vinculado a un estudiante de esta escuela "
+        "ni lo ha solicitado.",
+    },
     "student-not-found": {"en": "No active student with this id at this school."},
     "activation-code-not-found": {"en": "No such activation code for this student."},
     "activation-code-used": {

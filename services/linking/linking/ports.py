@@ -132,6 +132,9 @@ class RosterRepository(Protocol):
 class GuardianRepository(Protocol):
     async def get(self, account_id: str) -> Guardian | None: ...
 
+    async def find_by_email(self, email: str) -> Guardian | None:
+        """The (not deleted) guardian whose normalised email is ``email``."""
+
     async def get_many(self, account_ids: Iterable[str]) -> dict[str, Guardian]: ...
 
     async def record_created(self, event: AccountCreated) -> Guardian | None:

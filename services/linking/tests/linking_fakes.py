@@ -200,6 +200,10 @@ class FakeGuardians:
     async def get_many(self, account_ids: Iterable[str]) -> dict[str, Guardian]:
         return {a: replace(self.docs[a]) for a in account_ids if a in self.docs}
 
+    async def find_by_email(self, email: str) -> Guardian | None:
+        found = [g for g in self.docs.values() if g.email == email and not g.deleted]
+        return replace(found[0]) if found else None
+
     async def record_created(self, event: AccountCreated) -> Guardian | None:
         g = self.docs.get(event.account_id)
         if g and g.deleted:

@@ -533,3 +533,43 @@ async def test_guardian_keys_from_identitys_jwks_and_503_while_it_cannot_be_fetc
                 _is_problem(r, 401)
     finally:
         server.shutdown()
+
+
+async def test_the_help_desk_finds_a_guardian_of_the_schools_students_only(
+    client: httpx.AsyncClient, keys: Any
+) -> None:
+    claim = await client.post(
+        "/v1/links",
+        headers={"Authorization": f"Bearer {guardian_token(keys)}"},
+        json={"school_id": "0123", "student_id": "90966666", "student_last_name": "PENA"},
+    )
+    assert claim.status_code == 202, claim.text
+    mine = {"Authorization": f"Bearer {staff_token(keys, ['0123'])}"}
+    other = {"Authorization": f"Bearer {staff_token(keys, ['0456'])}"}
+    found = await client.get(
+        "/v1/schools/0123/guardians", params={"email": "  G@Example.NET "}, headers=mine
+    )
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["guardian"]["account_id"] == "acct-1"
+    assert [link["link_id"] for link in body["links"]] == [claim.json()["link_id"]]
+    # another school's staff: not their family (404 as for an unknown email), not their school (403)
+    unknown = _is_problem(
+        await client.get(
+            "/v1/schools/0456/guardians", params={"email": "g@example.net"}, headers=other
+        ),
+        404,
+    )
+    assert unknown["type"].endswith("/guardian-not-found")
+    _is_problem(
+        await client.get(
+            "/v1/schools/0456/guardians", params={"email": "nobody@example.net"}, headers=other
+        ),
+        404,
+    )
+    _is_problem(
+        await client.get(
+            "/v1/schools/0123/guardians", params={"email": "g@example.net"}, headers=other
+        ),
+        403,
+    )

@@ -49,7 +49,12 @@ class MongoGuardians:
         self.collection = collection
 
     async def create_indexes(self) -> None:
-        return None  # every lookup is by _id
+        # the staff help desk finds a guardian by email; everything else is by _id
+        await self.collection.create_index("email")
+
+    async def find_by_email(self, email: str) -> Guardian | None:
+        doc = await self.collection.find_one({"email": email, "deleted": {"$ne": True}})
+        return doc_to_guardian(doc) if doc else None
 
     async def get(self, account_id: str) -> Guardian | None:
         doc = await self.collection.find_one({"_id": account_id})

@@ -86,6 +86,14 @@ class Forbidden(LinkingError):
     status = 403
 
 
+class GuardianNotFound(LinkingError):
+    """No guardian with this email is linked or asking for a student of the school (the
+    same answer whether the email is unknown or belongs to another school's family)."""
+
+    code = "guardian-not-found"
+    status = 404
+
+
 class StudentNotFound(LinkingError):
     """Staff asked about a student that is not on the school's active roster."""
 

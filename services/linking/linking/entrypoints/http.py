@@ -35,7 +35,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from linking import handlers
+from linking import handlers, helpdesk
 from linking.adapters.tokens import (
     GuardianTokenVerifier,
     InvalidToken,
@@ -190,6 +190,13 @@ class StaffLinkOut(BaseModel):
     guardian: GuardianOut | None = None
     student: StudentOut
     audit: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class GuardianAtSchoolOut(BaseModel):
+    """A guardian found by the help desk, with their links at the school."""
+
+    guardian: GuardianOut
+    links: list[StaffLinkOut]
 
 
 class QueueOut(BaseModel):
@@ -518,6 +525,34 @@ def build_router(
         return QueueOut(
             items=[staff_view(i.link, i.guardian, now) for i in page.items],
             next_cursor=page.next_cursor,
+        )
+
+    @router.get(
+        "/v1/schools/{school_id}/guardians",
+        response_model=GuardianAtSchoolOut,
+        tags=["staff"],
+        summary="Help desk: find a guardian of the school's students by email",
+        description="For staff of the school (or a district admin): the guardian whose "
+        "email is given, if linked to or asking for a student of this school, with those "
+        "links. 404 otherwise, the same for an unknown email.",
+    )
+    async def find_guardian(
+        school_id: Annotated[str, Path(max_length=64)],
+        email: Annotated[str, Query(min_length=3, max_length=254)],
+        staff: StaffDep,
+    ) -> GuardianAtSchoolOut:
+        found = await helpdesk.find_guardian(deps, staff, school_id, email)
+        now = deps.clock()
+        g = found.guardian
+        return GuardianAtSchoolOut(
+            guardian=GuardianOut(
+                account_id=g.account_id,
+                name=g.name or None,
+                email=g.email,
+                phones=g.phones,
+                verified=g.verified,
+            ),
+            links=[staff_view(link, g, now) for link in found.links],
         )
 
     def _staff_answer(decision: handlers.StaffDecision) -> StaffLinkOut:
