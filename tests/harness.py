@@ -26,7 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 #: Run directories (logs, spans) created by this test session.
 RUN_DIRS: list[Path] = []
-BASE_PORTS = {"identity": 18001, "linking": 18002, "notifier": 18003, "scheduler": 18004}
+BASE_PORTS = {
+    "identity": 18001,
+    "linking": 18002,
+    "notifier": 18003,
+    "scheduler": 18004,
+    "webhooks": 18005,
+}
+#: Services a test portal does not start unless a test asks for them (new_portal(names)).
+OPT_IN_SERVICES = frozenset({"webhooks"})
 
 
 def wait_until(
@@ -202,7 +210,7 @@ class Portal:
         return f"{self.topic_prefix}{name}"
 
 
-def new_portal(names: Iterable[str] = BASE_PORTS, *, port_offset: int = 0) -> Portal:
+def new_portal(names: Iterable[str] | None = None, *, port_offset: int = 0) -> Portal:
     """A fresh isolated portal (not started); ``port_offset`` lets several run at once.
 
     ``PORTAL_PORT_OFFSET`` shifts every port of a test session, so that two sessions on
@@ -214,7 +222,9 @@ def new_portal(names: Iterable[str] = BASE_PORTS, *, port_offset: int = 0) -> Po
     run_dir.mkdir(parents=True, exist_ok=True)
     RUN_DIRS.append(run_dir)
     portal = Portal(run_id, f"t{run_id}.", f"t{run_id}_", run_dir, port_offset=port_offset)
-    for name in names:
+    for name in names if names is not None else [
+        n for n in BASE_PORTS if n not in OPT_IN_SERVICES
+    ]:
         portal.add(name)
     return portal
 

@@ -19,7 +19,13 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
-SERVICES = {"identity": 8001, "linking": 8002, "notifier": 8003, "scheduler": 8004}
+SERVICES = {
+    "identity": 8001,
+    "linking": 8002,
+    "notifier": 8003,
+    "scheduler": 8004,
+    "webhooks": 8005,
+}
 
 
 def _pid(name: str) -> int | None:
@@ -105,6 +111,7 @@ Guardian portal is running:
   linking    http://127.0.0.1:8002   API docs http://127.0.0.1:8002/docs   OpenAPI /openapi.json
   notifier   http://127.0.0.1:8003   templates http://127.0.0.1:8003/v1/templates/verification?locale=es
   scheduler  http://127.0.0.1:8004   clock    http://127.0.0.1:8004/v1/admin/clock
+  webhooks   http://127.0.0.1:8005   log      portal webhooks deliveries · endpoints: portal webhooks endpoint add
   AsyncAPI   http://127.0.0.1:800N/docs/asyncapi (each service)  · checked in: shared/contracts/asyncapi/
   health     /healthz  /readyz  /metrics on every service
   mail inbox http://127.0.0.1:8025 (every email the notifier sends; files in var/mail/)

@@ -151,3 +151,7 @@ SIS_TOPICS: frozenset[Topic] = frozenset(
         T.LINK_EXPIRED,
     }
 )
+
+# The webhooks service delivers exactly the public SIS topics to the SIS's HTTPS endpoints
+# (an SIS without Kafka; docs/decisions.md), so it reads what the `sis` user reads.
+CONSUMERS["webhooks"] = SIS_TOPICS

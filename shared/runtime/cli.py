@@ -8,6 +8,8 @@ portal vectors export                regenerate shared/contracts/vectors/ (sampl
 portal staff-token --school ID       mint a local staff bearer token   (linking)
 portal roster import FILE.zip        load a OneRoster 1.1 CSV bundle   (linking)
 portal legacy import FILE.csv        load previous-portal credential hashes (linking)
+portal webhooks endpoint add ...     register an SIS webhook endpoint       (webhooks)
+portal webhooks deliveries|replay    read and replay the delivery log       (webhooks)
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SERVICES = ("identity", "linking", "notifier", "scheduler")
+SERVICES = ("identity", "linking", "notifier", "scheduler", "webhooks")
 ASYNCAPI_DIR = Path(__file__).resolve().parents[1] / "contracts" / "asyncapi"
 
 
@@ -176,6 +178,35 @@ def build_parser() -> argparse.ArgumentParser:
     limport.add_argument("file", type=Path)
     limport.set_defaults(func=_delegate("linking.cli", "legacy_import"))
 
+    hooks = sub.add_parser("webhooks", help="SIS webhooks").add_subparsers(
+        dest="action", required=True
+    )
+    endpoint = hooks.add_parser("endpoint", help="webhook endpoints").add_subparsers(
+        dest="endpoint_action", required=True
+    )
+    add = endpoint.add_parser("add", help="register an HTTPS endpoint (prints its secret once)")
+    add.add_argument("--sis", required=True, help="which SIS (e.g. focus)")
+    add.add_argument("--url", required=True)
+    add.add_argument("--events", default="", help="comma-separated event types (default: all)")
+    add.add_argument("--description", default="")
+    add.set_defaults(func=_delegate("webhooks.cli", "endpoint_add"))
+    endpoint.add_parser("list", help="registered endpoints").set_defaults(
+        func=_delegate("webhooks.cli", "endpoint_list")
+    )
+    rotate = endpoint.add_parser("rotate-secret", help="new secret; the old one stays valid 24 h")
+    rotate.add_argument("endpoint")
+    rotate.set_defaults(func=_delegate("webhooks.cli", "rotate_secret"))
+    log = hooks.add_parser("deliveries", help="the delivery log (JSON lines)")
+    log.add_argument("--endpoint")
+    log.add_argument("--status", choices=["pending", "delivered", "failed"])
+    log.add_argument("--key", help="a link_id")
+    log.add_argument("--limit", type=int, default=100)
+    log.set_defaults(func=_delegate("webhooks.cli", "deliveries"))
+    replay = hooks.add_parser("replay", help="send deliveries again")
+    replay.add_argument("delivery", nargs="*", help="delivery ids")
+    replay.add_argument("--failed", action="store_true", help="every failed delivery")
+    replay.add_argument("--endpoint", help="with --failed: only this endpoint's")
+    replay.set_defaults(func=_delegate("webhooks.cli", "replay"))
     return parser
 
 

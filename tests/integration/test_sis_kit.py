@@ -204,3 +204,43 @@ def test_java_consumer_example(run: Run, java_jar: Path) -> None:
 
 def test_python_consumer_example(run: Run) -> None:
     _check_consumer([sys.executable, str(PYTHON_EXAMPLE)], run, "python")
+
+
+def test_java_webhook_verifier_accepts_the_portals_signatures(java_jar: Path) -> None:
+    """The Java verification shown in the integrator's guide agrees with the signer of
+    the webhooks service (two secrets during a rotation; tampering refused)."""
+    import time
+
+    from webhooks.domain.signing import new_secret, signature_header
+
+    java = shutil.which("java")
+    assert java
+    old, new = new_secret(), new_secret()
+    body = json.dumps({"specversion": "1.0", "id": "e-1", "data": {"é": 1}}).encode()
+    ts = str(int(time.time()))
+    signatures = signature_header([new, old], "e-1", int(ts), body)
+
+    def verdict(secret: str, payload: bytes, msg_id: str = "e-1") -> str:
+        done = subprocess.run(
+            [
+                java,
+                "-cp",
+                str(java_jar),
+                "org.guardianportal.sis.WebhookVerifier",
+                secret,
+                msg_id,
+                ts,
+                signatures,
+            ],
+            input=payload,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.decode().strip()
+
+    assert verdict(old, body) == "valid"
+    assert verdict(new, body) == "valid"
+    assert verdict(new, body + b" ") == "invalid"
+    assert verdict(new, body, msg_id="e-2") == "invalid"
+    assert verdict(new_secret(), body) == "invalid"

@@ -17,7 +17,13 @@ from tools.k8s_check.catalog import SIS_GROUP_PREFIX, SIS_USER, Catalog
 Doc = dict[str, Any]
 
 #: Service -> HTTP port (contract §7).
-SERVICE_PORTS = {"identity": 8001, "linking": 8002, "notifier": 8003, "scheduler": 8004}
+SERVICE_PORTS = {
+    "identity": 8001,
+    "linking": 8002,
+    "notifier": 8003,
+    "scheduler": 8004,
+    "webhooks": 8005,
+}
 #: Values pydantic reads as false; anything else in SCHEDULER_CLOCK_CONTROL turns it on.
 FALSE_VALUES = {"", "0", "false", "f", "no", "n", "off"}
 READ_OPS = {"Read", "All"}

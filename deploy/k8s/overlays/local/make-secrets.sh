@@ -34,7 +34,7 @@ fi
 # The local mail catcher needs no credentials.
 exists secret notifier-secrets || kubectl -n "$ns" create secret generic notifier-secrets
 
-for user in identity linking notifier scheduler portal-backup; do
+for user in identity linking notifier scheduler webhooks portal-backup; do
   exists secret "$user-mongodb-password" || kubectl -n "$ns" create secret generic \
     "$user-mongodb-password" --from-literal=password="$(openssl rand -hex 24)"
 done

@@ -1,0 +1,133 @@
+"""Use cases of the webhooks service: queue a delivery per endpoint for each public event;
+register endpoints, rotate their secrets, read and replay the delivery log."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.topics import CONSUMERS
+from webhooks.adapters.mongo_webhooks import MongoDeliveries, MongoEndpoints
+from webhooks.domain.model import (
+    Delivery,
+    Endpoint,
+    SigningSecret,
+    Status,
+    UrlRefused,
+    check_url,
+    structured_event,
+)
+from webhooks.domain.signing import new_secret
+
+#: The event types an endpoint may receive: the public topics this service consumes.
+DELIVERABLE: frozenset[str] = frozenset(str(t) for t in CONSUMERS["webhooks"])
+
+Resolver = Callable[[str, int], Iterable[str]]
+
+
+@dataclass
+class Dependencies:
+    endpoints: MongoEndpoints
+    deliveries: MongoDeliveries
+    wake: Callable[[], None]
+    require_https: bool
+    allowed_networks: list[str]
+    resolve: Resolver
+    rotation_overlap: timedelta
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+async def queue_deliveries(envelope: Envelope, deps: Dependencies) -> int:
+    """One delivery per endpoint that receives this event type (idempotent)."""
+    endpoints = await deps.endpoints.receiving(envelope.type)
+    if not endpoints:
+        return 0
+    body = json.dumps(structured_event(envelope), ensure_ascii=False, separators=(",", ":"))
+    now = deps.clock()
+    queued = 0
+    for endpoint in endpoints:
+        delivery = Delivery(
+            id=Delivery.delivery_id(endpoint.id, envelope.id),
+            endpoint_id=endpoint.id,
+            ce_id=envelope.id,
+            event_type=envelope.type,
+            key=envelope.event.key(),
+            event_time=envelope.time,
+            seq=await deps.deliveries.next_seq(),
+            body=body,
+            status=Status.PENDING,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        queued += await deps.deliveries.add(delivery)
+    if queued:
+        deps.wake()
+    return queued
+
+
+def refuse_bad_url(url: str, deps: Dependencies) -> None:
+    problems = check_url(
+        url,
+        require_https=deps.require_https,
+        allowed_networks=deps.allowed_networks,
+        resolve=deps.resolve,
+    )
+    if problems:
+        raise UrlRefused("; ".join(problems))
+
+
+async def register_endpoint(
+    deps: Dependencies,
+    *,
+    sis: str,
+    url: str,
+    event_types: Iterable[str],
+    description: str = "",
+) -> tuple[Endpoint, str]:
+    """Register an endpoint; returns it and its first secret (shown once)."""
+    types = frozenset(event_types) or DELIVERABLE
+    unknown = sorted(types - DELIVERABLE)
+    if unknown:
+        raise ValueError(
+            f"not deliverable: {', '.join(unknown)} (choose from {', '.join(sorted(DELIVERABLE))})"
+        )
+    refuse_bad_url(url, deps)
+    now = deps.clock()
+    secret = new_secret()
+    endpoint = Endpoint(
+        id="ep_" + uuid.uuid4().hex[:16],
+        sis=sis,
+        url=url,
+        event_types=types,
+        secrets=(SigningSecret(secret, now),),
+        created_at=now,
+        description=description,
+    )
+    await deps.endpoints.add(endpoint)
+    return endpoint, secret
+
+
+async def rotate_secret(deps: Dependencies, endpoint_id: str) -> tuple[Endpoint, str]:
+    """A new signing secret; the previous one stays valid for the overlap."""
+    endpoint = await deps.endpoints.get(endpoint_id)
+    if endpoint is None:
+        raise KeyError(endpoint_id)
+    secret = new_secret()
+    rotated = endpoint.rotated(secret, deps.clock(), deps.rotation_overlap)
+    await deps.endpoints.save(rotated)
+    return rotated, secret
+
+
+async def replay(deps: Dependencies, delivery_ids: Iterable[str]) -> int:
+    """Send delivered or failed deliveries again (same webhook-id: receivers dedupe)."""
+    now = deps.clock()
+    replayed = 0
+    for delivery_id in delivery_ids:
+        replayed += await deps.deliveries.replay(delivery_id, now)
+    if replayed:
+        deps.wake()
+    return replayed
