@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +257,20 @@ def advance_clock(portal: Portal, seconds: float) -> dict[str, Any]:
     )
     response.raise_for_status()
     return dict(response.json())
+
+
+def read_clock(portal: Portal) -> tuple[datetime, timedelta]:
+    """The scheduler's current time and how far its clock is ahead of the wall clock."""
+    response = httpx.get(f"{portal.url('scheduler')}/v1/admin/clock", timeout=10)
+    response.raise_for_status()
+    body = response.json()
+    return datetime.fromisoformat(body["now"]), timedelta(seconds=body["offset_seconds"])
+
+
+def advance_clock_to(portal: Portal, moment: datetime) -> dict[str, Any]:
+    """Move the scheduler's clock forward to ``moment`` (on its timeline)."""
+    now, _ = read_clock(portal)
+    return advance_clock(portal, max(0.0, (moment - now).total_seconds()))
 
 
 def ensure_stack() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -25,6 +26,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from shared.deadlines import zone
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY = POLICY_DIR / "duval.yaml"
@@ -311,6 +314,9 @@ class DistrictPolicy(_Strict):
     """Everything a district configures."""
 
     name: str = "duval"
+    #: IANA zone of the district: every deadline is a local day that ends at local
+    #: midnight (shared/deadlines.py), and emails print dates and times in it.
+    time_zone: str = "America/New_York"
     password: PasswordPolicy = Field(default_factory=PasswordPolicy)
     forbidden_email_domains: list[str] = Field(default_factory=list)
     security_questions: SecurityQuestionPolicy = Field(default_factory=SecurityQuestionPolicy)
@@ -328,6 +334,22 @@ class DistrictPolicy(_Strict):
         if self.default_locale not in self.locales:
             raise ValueError(f"default_locale {self.default_locale!r} is not in locales")
         return self
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as America/Chicago"
+            ) from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The district's time zone."""
+        return zone(self.time_zone)
 
     @field_validator("forbidden_email_domains")
     @classmethod

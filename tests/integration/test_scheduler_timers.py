@@ -1,9 +1,12 @@
 """The scheduler on the real stack: timers armed from events, fired once when the clock
 moves, cancelled by decisions and by account deletion.
 
-Runs a scheduler of its own (ports 182xx, own topic and database prefixes): these tests
-move its clock, and feed it events directly (``produce_raw``), so they depend on no
-other service.
+Every test runs a scheduler of its own (ports 182xx, own topic and database prefixes),
+so moving its clock cannot move another test's, and feeds it events directly
+(``produce_raw``), so it depends on no other service. The calendar tests start that
+scheduler's clock on chosen awkward days (``SCHEDULER_CLOCK_START``) as well as on the
+real today, and expect what the rules of ``shared/deadlines.py`` give for the clock they
+read, never a fixed number of days.
 """
 
 from __future__ import annotations
@@ -29,6 +32,16 @@ from shared.contracts.events import (
     LinkRequested,
     StudentRef,
 )
+from shared.deadlines import (
+    add_months,
+    days_left,
+    end_of_day,
+    last_day,
+    link_deadline,
+    local_date,
+    reminder_at,
+)
+from shared.runtime.policy import load_policy
 from tests.harness import (
     Portal,
     advance_clock,
@@ -42,26 +55,46 @@ from tests.secrets_registry import remember
 
 DAY = 86400.0
 OUTPUTS = ("LinkExpired", "LinkExpiryReminder", "InactivityTimeout", "InactivityReminder")
+POLICY = load_policy()  # the bundled policy the scheduler runs with
+TZ = POLICY.tz
+
+#: The days the calendar tests run on besides the real today (None): month ends, leap
+#: days, the district zone's DST change days, and a late evening that is already the next
+#: day in UTC.
+TODAYS = {
+    "today": None,
+    "jan31-noon": "2027-01-31T17:00:00Z",  # + 13 months = 29 February 2028
+    "jan31-22h30": "2027-02-01T03:30:00Z",  # 31 January in New York, 1 February in UTC
+    "feb29": "2028-02-29T15:00:00Z",
+    "aug31": "2027-08-31T16:00:00Z",  # + 6 months = 29 February 2028
+    "spring-forward": "2027-03-14T07:30:00Z",  # 03:30 EDT, the 23-hour day
+    "fall-back": "2027-11-07T05:30:00Z",  # 01:30 EDT, the 25-hour day
+    "dec31": "2026-12-31T20:00:00Z",
+}
 
 
-@pytest.fixture(scope="module")
-def sched(stack: None) -> Iterator[Portal]:
-    """A scheduler alone on isolated prefixes, its clock ours to move."""
-    portal = start_portal(new_portal(["scheduler"], port_offset=200))
+@pytest.fixture
+def sched(stack: None, request: pytest.FixtureRequest) -> Iterator[Portal]:
+    """A scheduler alone on isolated prefixes, its clock ours to move, started at the
+    instant the test asks for (``indirect`` parameter; the real now by default)."""
+    start = getattr(request, "param", None)
+    portal = new_portal([], port_offset=200)
+    portal.add("scheduler", {"SCHEDULER_CLOCK_START": start} if start else None)
+    start_portal(portal)
     try:
         yield portal
     finally:
         stop_portal(portal)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def outputs(sched: Portal) -> AsyncIterator[TopicWatcher]:
-    """Everything the scheduler publishes in this module."""
+    """Everything the test's scheduler publishes."""
     async with TopicWatcher([sched.topic(t) for t in OUTPUTS], group_prefix="sched") as w:
         yield w
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def timers(sched: Portal) -> AsyncIterator[Any]:
     """The scheduler's own collection (this is the scheduler's test)."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
@@ -89,7 +122,10 @@ def email(account_id: str) -> str:
     return address
 
 
-def link_requested(account_id: str, link_id: str, at: datetime) -> LinkRequested:
+def link_requested(
+    account_id: str, link_id: str, at: datetime, expires_at: datetime | None = None
+) -> LinkRequested:
+    """A request made at ``at`` (wall clock), expiring as linking sets it unless told."""
     return LinkRequested(
         link_id=link_id,
         account_id=account_id,
@@ -97,7 +133,7 @@ def link_requested(account_id: str, link_id: str, at: datetime) -> LinkRequested
         student_id="90966666",
         method="in_person",
         requested_at=at,
-        expires_at=at + timedelta(days=21),
+        expires_at=expires_at or link_deadline(at, POLICY.links.deadline_days, TZ),
         guardian_email=email(account_id),
         guardian_name="Jenny Denny",
         locale="es",
@@ -121,7 +157,7 @@ async def fire_sentinel(portal: Portal, watcher: TopicWatcher, timers: Any, dela
     it, and wait until it fired: every timer due before it has been settled by then."""
     link = uid("sentinel")
     now = datetime.now(UTC)
-    event = link_requested(uid("acc"), link, now - timedelta(days=21) + timedelta(seconds=delay))
+    event = link_requested(uid("acc"), link, now, expires_at=now + timedelta(seconds=delay))
     await publish(portal, event)
     await wait_state(timers, f"link-expiry:{link}", "scheduled")
     advance_clock(portal, delay + 1)
@@ -134,28 +170,68 @@ def clock(portal: Portal) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def test_pending_link_expires_once_21_days_later_with_a_reminder_before(
+def scheduler_now(portal: Portal) -> datetime:
+    return datetime.fromisoformat(clock(portal)["now"])
+
+
+def offset(portal: Portal) -> timedelta:
+    return timedelta(seconds=clock(portal)["offset_seconds"])
+
+
+def advance_to(portal: Portal, moment: datetime) -> None:
+    """Move the scheduler's clock forward to ``moment`` (on its timeline)."""
+    advance_clock(portal, max(0.0, (moment - scheduler_now(portal)).total_seconds()))
+
+
+async def nothing_fired_yet(
+    portal: Portal, watcher: TopicWatcher, timers: Any, topic: str, key: str, due: datetime
+) -> None:
+    """Move the clock to a minute before ``due`` and settle every timer due until then:
+    nothing for ``key`` on ``topic`` has fired."""
+    advance_to(portal, due - timedelta(seconds=120))
+    await fire_sentinel(portal, watcher, timers, 60)
+    assert scheduler_now(portal) < due
+    assert not events_for(watcher, topic, key)
+
+
+@pytest.mark.parametrize(
+    "sched",
+    [TODAYS[k] for k in ("today", "jan31-22h30", "feb29", "spring-forward", "fall-back")],
+    ids=["today", "jan31-22h30", "feb29", "spring-forward", "fall-back"],
+    indirect=True,
+)
+async def test_a_pending_link_expires_at_the_end_of_its_last_day_with_a_reminder_before(
     sched: Portal, outputs: TopicWatcher, timers: Any
 ) -> None:
     account, link = uid("acc"), uid("lnk")
     requested = datetime.now(UTC)
-    await publish(sched, link_requested(account, link, requested))
+    today = scheduler_now(sched)
+    # linking's deadline for a request made on the scheduler's today, as the event that
+    # arrives now carries it (the scheduler shifts incoming times by its clock's offset)
+    deadline = link_deadline(today, POLICY.links.deadline_days, TZ)
+    await publish(sched, link_requested(account, link, requested, deadline - offset(sched)))
     armed = await wait_state(timers, f"link-expiry:{link}", "scheduled")
     assert armed["trace"]["traceparent"]  # the request's trace continues at expiry
-    offset = timedelta(seconds=clock(sched)["offset_seconds"])
     due = armed["due_at"]
-    assert abs(due - (requested + offset + timedelta(days=21))) < timedelta(milliseconds=2)
+    assert due == deadline
+    assert last_day(due, TZ) == local_date(today, TZ) + timedelta(days=21)
+    assert days_left(due, today, TZ) == 21  # what the staff queue shows today
+    remind = (await timers.find_one({"_id": f"link-reminder:{link}"}))["due_at"]
+    assert remind == reminder_at(due, POLICY.links.reminder_days_before or 0, TZ)
 
-    await publish(sched, link_requested(account, link, requested))  # redelivered
-    advance_clock(sched, 14 * DAY + 60)  # past the reminder (7 days before), not the expiry
+    await publish(sched, link_requested(account, link, requested, deadline - offset(sched)))
+    await nothing_fired_yet(sched, outputs, timers, "LinkExpiryReminder", link, remind)
+    advance_to(sched, remind + timedelta(seconds=1))
     reminder = await outputs.wait_for(
         lambda e: e.type == "LinkExpiryReminder" and e.subject == link, timeout=30
     )
     assert reminder.event.expires_at == due  # type: ignore[attr-defined]
     assert reminder.event.locale == "es"  # type: ignore[attr-defined]
-    assert not events_for(outputs, "LinkExpired", link)
 
-    advance_clock(sched, 7 * DAY)
+    # the whole last day the link is still pending; it expires when the day ends
+    await nothing_fired_yet(sched, outputs, timers, "LinkExpired", link, due)
+    assert local_date(scheduler_now(sched), TZ) == last_day(due, TZ)
+    advance_to(sched, due + timedelta(seconds=1))
     expired = await outputs.wait_for(
         lambda e: e.type == "LinkExpired" and e.subject == link, timeout=30
     )
@@ -207,8 +283,9 @@ async def test_approval_before_the_deadline_cancels_the_timers(
     assert not events_for(outputs, "LinkExpired", link)
 
 
+@pytest.mark.parametrize("sched", list(TODAYS.values()), ids=list(TODAYS), indirect=True)
 async def test_inactivity_disables_at_6_months_and_deletes_at_13(
-    sched: Portal, outputs: TopicWatcher, timers: Any
+    sched: Portal, outputs: TopicWatcher, timers: Any, request: pytest.FixtureRequest
 ) -> None:
     account = uid("acc")
     created = datetime.now(UTC)
@@ -225,21 +302,28 @@ async def test_inactivity_disables_at_6_months_and_deletes_at_13(
     )
     disable = await wait_state(timers, f"inactivity-disable:{account}", "scheduled")
     delete = await wait_state(timers, f"inactivity-delete:{account}", "scheduled")
-    now = datetime.fromisoformat(clock(sched)["now"])
-    until_disable = (disable["due_at"] - now).total_seconds()
-    assert 181 * DAY - 60 < until_disable <= 184 * DAY  # six calendar months
-    assert 395 * DAY - 60 < (delete["due_at"] - now).total_seconds() <= 397 * DAY
+    remind = (await timers.find_one({"_id": f"inactivity-reminder:{account}"}))["due_at"]
+    start = request.node.callspec.params["sched"]
+    if start:  # the clock was started where the test asked
+        assert abs(scheduler_now(sched) - datetime.fromisoformat(start)) < timedelta(minutes=5)
+    # the day of the activity on the scheduler's timeline, in the district's zone
+    active = local_date(disable["data"]["last_activity_at"] + offset(sched), TZ)
+    rules = POLICY.inactivity
+    assert disable["due_at"] == end_of_day(add_months(active, rules.disable_after_months), TZ)
+    assert delete["due_at"] == end_of_day(add_months(active, rules.delete_after_months), TZ)
+    assert remind == reminder_at(disable["due_at"], rules.reminder_days_before_disable or 0, TZ)
 
-    advance_clock(sched, until_disable - DAY)
+    await nothing_fired_yet(sched, outputs, timers, "InactivityReminder", account, remind)
+    advance_to(sched, remind + timedelta(seconds=1))
     reminder = await outputs.wait_for(
         lambda e: e.type == "InactivityReminder" and e.subject == account, timeout=30
     )
     assert reminder.event.email == email(account)  # type: ignore[attr-defined]
     assert reminder.event.locale == "ht"  # type: ignore[attr-defined]
     assert reminder.event.disable_at == disable["due_at"]  # type: ignore[attr-defined]
-    assert not events_for(outputs, "InactivityTimeout", account)
 
-    advance_clock(sched, DAY + 60)
+    await nothing_fired_yet(sched, outputs, timers, "InactivityTimeout", account, disable["due_at"])
+    advance_to(sched, disable["due_at"] + timedelta(seconds=1))
     timeout = await outputs.wait_for(
         lambda e: e.type == "InactivityTimeout" and e.subject == account, timeout=30
     )
@@ -248,13 +332,14 @@ async def test_inactivity_disables_at_6_months_and_deletes_at_13(
     assert abs(timeout.event.last_activity_at - created) < timedelta(milliseconds=1)  # type: ignore[attr-defined]
     assert timeout.id == fire_event_id(f"inactivity-disable:{account}", disable["due_at"])
 
-    until_delete = (delete["due_at"] - datetime.fromisoformat(clock(sched)["now"])).total_seconds()
-    advance_clock(sched, until_delete + 60)
-
     def stages() -> list[str]:
         found = events_for(outputs, "InactivityTimeout", account)
         return [e.event.stage for e in found]  # type: ignore[attr-defined]
 
+    advance_to(sched, delete["due_at"] - timedelta(seconds=120))
+    await fire_sentinel(sched, outputs, timers, 60)
+    assert stages() == ["disable"]
+    advance_to(sched, delete["due_at"] + timedelta(seconds=1))
     await async_wait_until(lambda: len(stages()) >= 2, timeout=30, what="delete stage")
     await fire_sentinel(sched, outputs, timers, 60)
     assert stages() == ["disable", "delete"]
@@ -283,7 +368,12 @@ async def test_sign_in_moves_the_timers_forward_and_older_events_never_back(
         return doc if doc["due_at"] > first["due_at"] else None
 
     second = await async_wait_until(moved, timeout=30, what="re-armed")
-    assert (second["due_at"] - first["due_at"]) >= timedelta(days=58)
+    assert second["due_at"] == end_of_day(
+        add_months(
+            local_date(signed_in + offset(sched), TZ), POLICY.inactivity.disable_after_months
+        ),
+        TZ,
+    )
     await publish(sched, created_event)  # the creation, redelivered late
     await fire_sentinel(sched, outputs, timers, 60)
     doc = await timers.find_one({"_id": f"inactivity-disable:{account}"})
@@ -337,7 +427,7 @@ async def test_account_deletion_cancels_every_timer_and_erases_personal_data(
     # Late events of the deleted account arm nothing.
     await publish(sched, AccountSignedIn(account_id=account, at=now + timedelta(days=1)))
     await publish(sched, link_requested(account, uid("lnk"), now))
-    await fire_sentinel(sched, outputs, timers, 400 * DAY)
+    await fire_sentinel(sched, outputs, timers, 400 * DAY)  # past every deadline
     assert {d["state"] for d in [d async for d in timers.find({"account_id": account})]} == {
         "cancelled"
     }

@@ -307,11 +307,12 @@ class IdentityService:
             raise Refusal(401, "invalid_credentials")
         old_hash = acc["password_hash"]
         new_hash = await self.hasher.hash(cmd.password) if self.hasher.needs_rehash(old_hash) else None
-        emit = should_emit_signed_in(acc.get("last_signin_event_day"), now)
+        tz = self.policy.tz
+        emit = should_emit_signed_in(acc.get("last_signin_event_day"), now, tz)
         if emit or new_hash or acc.get("failed_signins") or acc.get("locked_until"):
             events = [AccountSignedIn(account_id=acc["_id"], at=now)] if emit else []
             await self.repo.signed_in(
-                acc["_id"], now, day_of(now), events, new_hash=new_hash, old_hash=old_hash
+                acc["_id"], now, day_of(now, tz), events, new_hash=new_hash, old_hash=old_hash
             )
         return self._issue(acc, int(acc.get("session_epoch", 0)), now)
 

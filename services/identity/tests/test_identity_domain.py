@@ -4,6 +4,7 @@ field validation."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from identity.domain.commands import (
@@ -25,6 +26,7 @@ from identity.domain.model import (
     Status,
     address_window,
     allowed_from,
+    day_of,
     inactivity_applies,
     lockout_until,
     next_status,
@@ -127,10 +129,15 @@ def test_address_windows_are_fixed() -> None:
     assert end == NOW + timedelta(minutes=15)
 
 
-def test_signed_in_event_once_per_utc_day() -> None:
-    assert should_emit_signed_in(None, NOW)
-    assert not should_emit_signed_in("2025-03-03", NOW)
-    assert should_emit_signed_in("2025-03-02", NOW)
+def test_signed_in_event_once_per_local_day() -> None:
+    ny = ZoneInfo("America/New_York")
+    assert should_emit_signed_in(None, NOW, ny)
+    assert not should_emit_signed_in("2025-03-03", NOW, ny)
+    assert should_emit_signed_in("2025-03-02", NOW, ny)
+    # 02:00 UTC on 4 March is still 3 March in New York: the same day, no second event
+    late = datetime(2025, 3, 4, 2, 0, tzinfo=UTC)
+    assert day_of(late, ny) == "2025-03-03"
+    assert not should_emit_signed_in("2025-03-03", late, ny)
 
 
 # --- inactivity and sessions ----------------------------------------------------------

@@ -422,6 +422,7 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
             student_id=entry.student_id,
             requested_at=now,
             deadline_days=deps.policy.links.deadline_days,
+            tz=deps.policy.tz,
             student_first_name=entry.first_name,
             student_last_name=entry.last_name,
             by=account_id,
@@ -597,7 +598,8 @@ async def school_queue(
     now = deps.clock()
     page = QueuePage(
         items=[
-            QueueItem(link, guardians.get(link.account_id), link.days_left(now)) for link in links
+            QueueItem(link, guardians.get(link.account_id), link.days_left(now, deps.policy.tz))
+            for link in links
         ]
     )
     if more and links:
@@ -964,6 +966,7 @@ async def _link_from_claim(
         student_id=entry.student_id,
         requested_at=event.created_at,
         deadline_days=deps.policy.links.deadline_days,
+        tz=deps.policy.tz,
         student_first_name=entry.first_name,
         student_last_name=entry.last_name,
         by=event.account_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from argon2 import PasswordHasher
@@ -12,7 +13,10 @@ from linking.domain.matching import ClaimDetails, details_match, id_key, name_ke
 from linking.domain.model import Link, LinkMethod, LinkStatus, claim_link_id
 from linking.domain.staff import StaffIdentity
 
+from shared.deadlines import end_of_day
+
 T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+NY = ZoneInfo("America/New_York")
 
 
 # --- matching -------------------------------------------------------------------------
@@ -74,6 +78,7 @@ def _pending() -> Link:
         student_id="S1",
         requested_at=T0,
         deadline_days=21,
+        tz=NY,
         by="a1",
     )
 
@@ -81,11 +86,15 @@ def _pending() -> Link:
 def test_request_is_pending_with_deadline_and_audit() -> None:
     link = _pending()
     assert link.status == LinkStatus.PENDING and link.method == LinkMethod.IN_PERSON
-    assert link.expires_at == T0 + timedelta(days=21)
+    # requested 1 September (08:00 in New York): the school may approve through
+    # 22 September, until local midnight
+    assert link.expires_at == end_of_day(date(2026, 9, 22), NY)
+    assert link.last_day(NY) == date(2026, 9, 22)
     assert link.audit[0]["action"] == "requested" and link.version == 0
-    assert link.days_left(T0) == 21
-    assert link.days_left(T0 + timedelta(days=20, hours=1)) == 1
-    assert link.days_left(T0 + timedelta(days=30)) == 0
+    assert link.days_left(T0, NY) == 21
+    assert link.days_left(T0 + timedelta(days=20, hours=1), NY) == 1
+    assert link.days_left(T0 + timedelta(days=21), NY) == 0  # the last day
+    assert link.days_left(T0 + timedelta(days=30), NY) == 0
 
 
 def test_approve_records_staff_document_and_time() -> None:
@@ -99,7 +108,8 @@ def test_approve_records_staff_document_and_time() -> None:
     )
     assert link.status == LinkStatus.APPROVED and not link.held
     assert link.approved_by == "staff-7" and link.id_document_type == "passport"
-    assert link.expires_at is None and link.days_left(T0) is None
+    assert link.expires_at is None and link.days_left(T0, NY) is None
+    assert link.last_day(NY) is None
     entry = link.audit[-1]
     assert entry["action"] == "approved" and entry["by"] == "staff-7"
     assert entry["id_document_type"] == "passport" and entry["at"] == T0 + timedelta(days=2)

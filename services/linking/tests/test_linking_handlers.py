@@ -41,6 +41,8 @@ from shared.contracts.events import (
     PasswordChanged,
     StudentClaim,
 )
+from shared.deadlines import link_deadline
+from shared.runtime.policy import DistrictPolicy
 
 STAFF = StaffIdentity("staff-7", "school_staff", frozenset({"0123"}))
 OTHER_STAFF = StaffIdentity("staff-9", "school_staff", frozenset({"0456"}))
@@ -87,7 +89,7 @@ async def test_in_person_request_is_pending_with_deadline_and_event(world: World
         world.deps, guardian(), RequestLink(" 0123", "90966666", "  PEÑA ")
     )
     assert link.status == LinkStatus.PENDING and link.method == LinkMethod.IN_PERSON
-    assert link.expires_at == world.clock.now + timedelta(days=21)
+    assert link.expires_at == link_deadline(world.clock.now, 21, DistrictPolicy().tz)
     (event,) = world.links.of_type("LinkRequested")
     assert event.link_id == link.link_id and event.school_id == "0123"
     assert event.guardian_email == "jenny@example.net" and event.locale == "es"
@@ -402,7 +404,7 @@ async def test_account_created_turns_claims_into_requests_once(world: World) -> 
     (link,) = world.links.docs.values()
     assert link.status == LinkStatus.PENDING
     assert link.requested_at == datetime(2026, 8, 30, 9, 0, tzinfo=UTC)
-    assert link.expires_at == link.requested_at + timedelta(days=21)
+    assert link.expires_at == link_deadline(link.requested_at, 21, DistrictPolicy().tz)
     assert len(world.links.of_type("LinkRequested")) == 1
     # the unmatched claim counted once despite the redelivery
     assert sum(len(k) for k in world.attempts.keys.values()) == 1

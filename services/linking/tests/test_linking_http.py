@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,9 @@ from linking.entrypoints.http import build_router, install_linking_problems
 from linking.settings import AUDIENCE, IDENTITY_ISSUER, LOCAL_STAFF_ISSUER, Settings
 from linking_fakes import World, make_world
 
+from shared.deadlines import local_date
 from shared.runtime.devkeys import dev_keypair
+from shared.runtime.policy import DistrictPolicy
 from shared.runtime.problems import SUPPORTED_LOCALES, install_problem_handlers
 from shared.runtime.staff_tokens import LOCAL_TOKEN_MAPPING, StaticKeys, TrustedIssuer
 
@@ -284,6 +286,11 @@ async def test_staff_routes(client: httpx.AsyncClient, keys: Any, world: World) 
     q = (await client.get("/v1/schools/0123/link-requests?status=pending", headers=s)).json()
     assert q["items"][0]["link_id"] == link["link_id"] and q["items"][0]["days_left"] == 21
     assert q["items"][0]["guardian"]["email"] == "g@example.net"
+    # the date the guardian's email names, in the district's zone; the same for the guardian
+    tz = DistrictPolicy().tz
+    requested = datetime.fromisoformat(link["requested_at"])
+    assert q["items"][0]["last_day"] == link["last_day"]
+    assert date.fromisoformat(link["last_day"]) == local_date(requested, tz) + timedelta(days=21)
     _is_problem(await client.get("/v1/schools/0123/link-requests", headers=other), 403)
     _is_problem(await client.get("/v1/schools/0123/link-requests", headers=g), 401)
     _is_problem(await client.get("/v1/schools/0123/link-requests?status=bogus", headers=s), 422)
@@ -527,9 +534,7 @@ async def test_guardian_keys_from_identitys_jwks_and_503_while_it_cannot_be_fetc
                 async with httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=app), base_url="http://t"
                 ) as client:
-                    r = await client.get(
-                        "/v1/links", headers={"Authorization": f"Bearer {rogue}"}
-                    )
+                    r = await client.get("/v1/links", headers={"Authorization": f"Bearer {rogue}"})
                 _is_problem(r, 401)
     finally:
         server.shutdown()

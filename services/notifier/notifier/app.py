@@ -32,9 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = ServiceRuntime(settings, title="Notifier service", description=DESCRIPTION)
     policy = settings.load_policy()
-    renderer = Renderer(
-        policy, timezone=settings.notifier_timezone, portal_url=settings.portal_public_url
-    )
+    settings.check_timezone(policy.time_zone)
+    renderer = Renderer(policy, portal_url=settings.portal_public_url)
     notifications = MongoNotifications(
         runtime.db["notifications"], retention=timedelta(days=settings.notifier_retention_days)
     )

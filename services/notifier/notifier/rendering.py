@@ -29,6 +29,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFo
 
 from notifier.domain.catalog import FALLBACK_LOCALE, SUPPORTED_LOCALES
 from notifier.domain.model import RenderedMail, Template
+from shared.deadlines import link_deadline
 from shared.runtime.policy import Branding, DistrictPolicy
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -132,12 +133,11 @@ class Renderer:
         self,
         policy: DistrictPolicy,
         *,
-        timezone: str = "America/New_York",
         portal_url: str = "http://localhost:8001",
     ) -> None:
         self.branding: Branding = policy.branding
         self.policy = policy
-        self.tz = ZoneInfo(timezone)
+        self.tz = policy.tz
         self.portal_url = portal_url
         self._envs: dict[str, _Envs] = {}
 
@@ -244,7 +244,7 @@ def sample_data(template: Template, renderer: Renderer) -> dict[str, Any]:
         Template.PASSWORD_CHANGED: {"via": "change", "changed_at": now, "action_url": f"{url}/"},
         Template.LINK_PENDING: {
             **link,
-            "expires_at": now + timedelta(days=deadline),
+            "expires_at": link_deadline(now, deadline, policy.tz),
             "days": deadline,
         },
         Template.LINK_APPROVED: {**link, "student": "Sam"},
@@ -258,7 +258,10 @@ def sample_data(template: Template, renderer: Renderer) -> dict[str, Any]:
             "delete_months": policy.inactivity.delete_after_months,
             "action_url": f"{url}/",
         },
-        Template.LINK_EXPIRY_REMINDER: {**link, "expires_at": now + timedelta(days=7)},
+        Template.LINK_EXPIRY_REMINDER: {
+            **link,
+            "expires_at": link_deadline(now - timedelta(days=deadline - 7), deadline, policy.tz),
+        },
         Template.INACTIVITY_REMINDER: {
             "last_activity_at": now - timedelta(days=170),
             "disable_at": now + timedelta(days=14),

@@ -39,10 +39,21 @@ class Settings(ServiceSettings):
     notifier_lease_seconds: float = Field(default=60.0, gt=0)
     #: How often the sender looks for due retries when nothing woke it.
     notifier_poll_seconds: float = Field(default=1.0, gt=0)
-    #: Time zone of the dates written in mails (the district's).
-    notifier_timezone: str = "America/New_York"
+    #: Deprecated: dates in mails are in the policy's ``time_zone`` (the one every
+    #: deadline is computed in). If set, it must name the same zone or the notifier refuses
+    #: to start, so that an email never prints another day than the timer fires on.
+    notifier_timezone: str | None = None
     #: Days a finished notification is kept (de-duplication window), then deleted (TTL).
     notifier_retention_days: float = Field(default=30.0, gt=0)
+
+    def check_timezone(self, policy_zone: str) -> None:
+        """Refuse a ``NOTIFIER_TIMEZONE`` that disagrees with the policy's ``time_zone``."""
+        if self.notifier_timezone and self.notifier_timezone != policy_zone:
+            raise ValueError(
+                f"NOTIFIER_TIMEZONE={self.notifier_timezone} disagrees with the district "
+                f"policy's time_zone ({policy_zone}): deadlines are computed in the policy's "
+                "zone, so set time_zone in the policy and remove NOTIFIER_TIMEZONE"
+            )
 
     def sender_address(self, policy_mail_from: str) -> str:
         """``MAIL_FROM`` or the district sender from the policy."""

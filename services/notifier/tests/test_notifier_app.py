@@ -3,6 +3,7 @@ the stack (no lifespan: nothing connects)."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from notifier.app import create_app
 from notifier.settings import Settings
@@ -66,3 +67,15 @@ def test_settings_env_names(monkeypatch) -> None:  # type: ignore[no-untyped-def
     assert s.sender_address("Other <o@x.org>") == "Portal <p@example.org>"
     assert Settings(mail_from=None).sender_address("Other <o@x.org>") == "Other <o@x.org>"
     assert s.http_port == 8003
+
+
+def test_a_notifier_time_zone_other_than_the_policys_is_refused_at_start() -> None:
+    # the same zone (or none) starts; another would print dates the timers do not keep
+    create_app(Settings(environment="test", otel_traces_file=None, notifier_timezone=None))
+    create_app(
+        Settings(environment="test", otel_traces_file=None, notifier_timezone="America/New_York")
+    )
+    with pytest.raises(ValueError, match="time_zone"):
+        create_app(
+            Settings(environment="test", otel_traces_file=None, notifier_timezone="Europe/Paris")
+        )

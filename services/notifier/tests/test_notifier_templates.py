@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from notifier.catalogs import TRANSLATED_LOCALES, extract, problems
-from notifier.domain.catalog import SUPPORTED_LOCALES
+from notifier.domain.catalog import SUPPORTED_LOCALES, mail_requests
 from notifier.domain.model import Template
 from notifier.rendering import Renderer, UnknownTemplate, sample_data, translations
 
+from shared.contracts import events as ev
+from shared.deadlines import last_day, link_deadline
 from shared.runtime.policy import load_policy
 
 RTL = {"ar"}
@@ -224,3 +227,33 @@ def test_deadline_days_from_policy_in_welcome(renderer: Renderer) -> None:
         {**sample_data(Template.LINK_PENDING, renderer), "days": 1, "expires_at": expires},
     )
     assert "within 1 day," in flat(mail.text)
+
+
+@pytest.mark.parametrize("hour_in_new_york", [0, 9, 22])
+def test_a_deadline_is_printed_as_its_last_local_day(
+    renderer: Renderer, hour_in_new_york: int
+) -> None:
+    """From the event to the text: a request made at any hour of 31 January in the
+    district's zone (22:00 is already 1 February in UTC) names 21 February, the day the
+    scheduler's timer ends, and 21 days."""
+    tz = ZoneInfo("America/New_York")
+    requested = datetime(2027, 1, 31, hour_in_new_york, 30, tzinfo=tz).astimezone(UTC)
+    expires = link_deadline(requested, 21, tz)
+    event = ev.LinkRequested(
+        link_id="L1",
+        account_id="A1",
+        school_id="0123",
+        student_id="90966666",
+        method="in_person",
+        requested_at=requested,
+        expires_at=expires,
+        guardian_email="jenny@example.net",
+        guardian_name="Jenny",
+        locale="en",
+    )
+    (request,) = mail_requests(event, portal_url="https://p.example.org", policy=renderer.policy)
+    assert request.data["days"] == 21
+    mail = renderer.render(request.template, "en", request.data)
+    assert last_day(expires, tz).isoformat() == "2027-02-21"
+    assert "February 21, 2027" in flat(mail.text)
+    assert "within 21 days" in flat(mail.text)

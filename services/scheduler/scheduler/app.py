@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def prepare_timers() -> None:
         await create_indexes(timers.coll)
+        if store is not None:
+            await store.start_at(settings.scheduler_clock_start)
 
     runtime.on_startup(prepare_timers)
     runtime.background(firer.run)

@@ -59,7 +59,11 @@ async def link_requested(
         return 0
     await deps.sync_clock()
     specs = plan_link_timers(
-        event, deps.policy.links, now=deps.clock.now(), offset=deps.clock.offset
+        event,
+        deps.policy.links,
+        now=deps.clock.now(),
+        offset=deps.clock.offset,
+        tz=deps.policy.tz,
     )
     armed = await deps.timers.arm_once(specs, trace or {})
     _count_armed(armed)
@@ -91,7 +95,12 @@ async def account_active(
     disable, delete and reminder timers from it. Older activity changes nothing."""
     await deps.sync_clock()
     specs = plan_inactivity_timers(
-        account_id, at, deps.policy.inactivity, now=deps.clock.now(), offset=deps.clock.offset
+        account_id,
+        at,
+        deps.policy.inactivity,
+        now=deps.clock.now(),
+        offset=deps.clock.offset,
+        tz=deps.policy.tz,
     )
     moved = await deps.timers.rearm(specs, trace or {})
     if recipient is not None and recipient.fields():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from pydantic import Field, model_validator
@@ -17,6 +18,9 @@ class Settings(ServiceSettings):
 
     #: Enables ``POST /v1/admin/clock`` (local runs and tests only; refused in production).
     scheduler_clock_control: bool = False
+    #: With clock control: the instant the clock shows when it first starts on a new
+    #: database (it may be in the past), so the calendar can be tested on any day.
+    scheduler_clock_start: datetime | None = None
     #: Timers claimed, published and recorded per batch.
     scheduler_batch_size: int = Field(default=500, ge=1, le=10_000)
     #: Share of a batch taken from the most recently due timers when there is a backlog.
@@ -33,4 +37,9 @@ class Settings(ServiceSettings):
     def _no_clock_control_in_production(self) -> Settings:
         if self.scheduler_clock_control and self.environment == "production":
             raise ValueError("SCHEDULER_CLOCK_CONTROL must not be enabled in production")
+        if self.scheduler_clock_start is not None:
+            if not self.scheduler_clock_control:
+                raise ValueError("SCHEDULER_CLOCK_START needs SCHEDULER_CLOCK_CONTROL=true")
+            if self.scheduler_clock_start.tzinfo is None:
+                raise ValueError("SCHEDULER_CLOCK_START needs a UTC offset (…Z or …+00:00)")
         return self

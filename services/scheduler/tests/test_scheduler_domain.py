@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-import pytest
-from scheduler.domain.calendar import add_months, to_millis
+from scheduler.domain.calendar import to_millis
 from scheduler.domain.clock import FixedClock, OffsetClock
 from scheduler.domain.timers import (
     Timer,
@@ -25,38 +25,17 @@ from shared.contracts.events import (
     LinkExpired,
     LinkRequested,
 )
+from shared.deadlines import end_of_day, link_deadline, reminder_at
 from shared.runtime.policy import InactivityPolicy, LinkPolicy
+
+NY = ZoneInfo("America/New_York")
 
 
 def at(year: int, month: int, day: int, *rest: int) -> datetime:
     return datetime(year, month, day, *rest, tzinfo=UTC)  # type: ignore[arg-type, misc]
 
 
-# --- months ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("start", "months", "expected"),
-    [
-        (at(2025, 1, 15, 10, 30), 6, at(2025, 7, 15, 10, 30)),
-        (at(2025, 8, 31), 6, at(2026, 2, 28)),  # clamped to the shorter month
-        (at(2027, 8, 31), 6, at(2028, 2, 29)),  # leap year
-        (at(2024, 2, 29), 12, at(2025, 2, 28)),
-        (at(2025, 1, 31), 13, at(2026, 2, 28)),
-        (at(2025, 12, 15), 1, at(2026, 1, 15)),  # over the year end
-        (at(2025, 6, 30), 13, at(2026, 7, 30)),
-        (at(2025, 3, 31), 0, at(2025, 3, 31)),
-        (at(2025, 11, 30), 27, at(2028, 2, 29)),
-    ],
-)
-def test_add_months_keeps_time_and_clamps_day(
-    start: datetime, months: int, expected: datetime
-) -> None:
-    assert add_months(start, months) == expected
-
-
-def test_add_months_keeps_the_zone() -> None:
-    assert add_months(at(2025, 1, 1, 23, 59, 59), 6).tzinfo is UTC
+# --- times as stored ------------------------------------------------------------------
 
 
 def test_to_millis_truncates_microseconds() -> None:
@@ -75,6 +54,16 @@ def test_offset_clock_moves_forward_only() -> None:
     assert clock.now() == at(2025, 5, 22)
 
 
+def test_offset_clock_may_start_in_the_past_then_moves_forward_only() -> None:
+    wall = at(2030, 5, 1)
+    clock = OffsetClock(wall=lambda: wall)
+    assert clock.now() == wall  # nothing adopted yet
+    clock.set_offset(at(2028, 2, 29) - wall)  # SCHEDULER_CLOCK_START on a new database
+    assert clock.now() == at(2028, 2, 29)
+    clock.set_offset(timedelta(days=-3000))
+    assert clock.now() == at(2028, 2, 29)
+
+
 # --- link timers ----------------------------------------------------------------------
 
 
@@ -86,7 +75,7 @@ def link_requested(requested: datetime, days: int = 21) -> LinkRequested:
         student_id="90966666",
         method="in_person",
         requested_at=requested,
-        expires_at=requested + timedelta(days=days),
+        expires_at=link_deadline(requested, days, NY),
         guardian_email="jenny@example.net",
         guardian_name="Jenny Denny",
         locale="es",
@@ -96,10 +85,17 @@ def link_requested(requested: datetime, days: int = 21) -> LinkRequested:
 def test_link_expiry_and_reminder_are_planned_from_expires_at() -> None:
     requested = at(2025, 3, 1, 9, 0)
     expiry, reminder = plan_link_timers(
-        link_requested(requested), LinkPolicy.model_validate({}), now=requested, offset=timedelta(0)
+        link_requested(requested),
+        LinkPolicy.model_validate({}),
+        now=requested,
+        offset=timedelta(0),
+        tz=NY,
     )
     assert expiry.id == "link-expiry:lnk-1"
-    assert expiry.due_at == at(2025, 3, 22, 9, 0)
+    # requested on 1 March (04:00 in New York): the last day is 22 March, ending at
+    # local midnight (EDT since 9 March)
+    assert expiry.due_at == end_of_day(date(2025, 3, 22), NY)
+    assert expiry.due_at == at(2025, 3, 23, 3, 59, 59, 999000)
     event = LinkExpired.model_validate(expiry.data)
     assert event.expired_at == expiry.due_at
     assert event.requested_at == requested
@@ -109,7 +105,8 @@ def test_link_expiry_and_reminder_are_planned_from_expires_at() -> None:
         "0123",
     )
     assert reminder.id == "link-reminder:lnk-1"
-    assert reminder.due_at == at(2025, 3, 15, 9, 0)  # 7 days before (policy)
+    # 7 days before the last day (policy), at 09:00 local
+    assert reminder.due_at == at(2025, 3, 15, 13, 0)
     assert reminder.topic == "LinkExpiryReminder"
 
 
@@ -120,6 +117,7 @@ def test_link_reminder_is_skipped_when_already_past_or_disabled() -> None:
         LinkPolicy.model_validate({}),
         now=requested,
         offset=timedelta(0),
+        tz=NY,
     )
     assert [s.kind for s in late] == [TimerKind.LINK_EXPIRY]
     off = plan_link_timers(
@@ -127,6 +125,7 @@ def test_link_reminder_is_skipped_when_already_past_or_disabled() -> None:
         LinkPolicy.model_validate({"reminder_days_before": None}),
         now=requested,
         offset=timedelta(0),
+        tz=NY,
     )
     assert [s.kind for s in off] == [TimerKind.LINK_EXPIRY]
 
@@ -139,8 +138,9 @@ def test_clock_offset_shifts_incoming_times_onto_the_scheduler_timeline() -> Non
         LinkPolicy.model_validate({}),
         now=requested + offset,
         offset=offset,
+        tz=NY,
     )
-    assert expiry.due_at == requested + offset + timedelta(days=21)
+    assert expiry.due_at == link_deadline(requested, 21, NY) + offset
     assert expiry.armed_by == requested  # monotonicity compares the producer's times
 
 
@@ -150,10 +150,16 @@ def test_clock_offset_shifts_incoming_times_onto_the_scheduler_timeline() -> Non
 def test_inactivity_timers_at_6_and_13_months_and_reminder_14_days_before() -> None:
     active = at(2025, 8, 31, 12, 0)
     disable, delete, reminder = plan_inactivity_timers(
-        "acc-1", active, InactivityPolicy.model_validate({}), now=active, offset=timedelta(0)
+        "acc-1",
+        active,
+        InactivityPolicy.model_validate({}),
+        now=active,
+        offset=timedelta(0),
+        tz=NY,
     )
-    assert disable.due_at == at(2026, 2, 28, 12, 0)
-    assert delete.due_at == at(2026, 9, 30, 12, 0)
+    # 31 August + 6 months is clamped to 28 February; the day ends at local midnight
+    assert disable.due_at == end_of_day(date(2026, 2, 28), NY)
+    assert delete.due_at == end_of_day(date(2026, 9, 30), NY)
     timeout = InactivityTimeout.model_validate(disable.data)
     assert (timeout.stage, timeout.last_activity_at, timeout.due_at) == (
         "disable",
@@ -161,7 +167,8 @@ def test_inactivity_timers_at_6_and_13_months_and_reminder_14_days_before() -> N
         disable.due_at,
     )
     assert InactivityTimeout.model_validate(delete.data).stage == "delete"
-    assert reminder.due_at == at(2026, 2, 14, 12, 0)
+    assert reminder.due_at == reminder_at(disable.due_at, 14, NY)
+    assert reminder.due_at == at(2026, 2, 14, 14, 0)  # 09:00 EST
     assert reminder.state is TimerState.SCHEDULED
     assert InactivityReminder.model_validate(reminder.data).disable_at == disable.due_at
 
@@ -174,6 +181,7 @@ def test_a_reminder_already_past_is_planned_cancelled() -> None:
         InactivityPolicy.model_validate({}),
         now=at(2025, 6, 25),
         offset=timedelta(0),
+        tz=NY,
     )
     assert reminder.state is TimerState.CANCELLED
     assert reminder.cancel_reason == "past_due"
@@ -184,8 +192,12 @@ def test_inactivity_thresholds_come_from_the_policy() -> None:
     policy = InactivityPolicy.model_validate(
         {"disable_after_months": 1, "delete_after_months": 2, "reminder_days_before_disable": None}
     )
-    specs = plan_inactivity_timers("a", active, policy, now=active, offset=timedelta(0))
-    assert [s.due_at for s in specs] == [at(2025, 2, 10), at(2025, 3, 10)]
+    specs = plan_inactivity_timers("a", active, policy, now=active, offset=timedelta(0), tz=NY)
+    # active on 9 January in New York (00:00 UTC on the 10th is 19:00 on the 9th)
+    assert [s.due_at for s in specs] == [
+        end_of_day(date(2025, 2, 9), NY),
+        end_of_day(date(2025, 3, 9), NY),
+    ]
 
 
 # --- rules ----------------------------------------------------------------------------

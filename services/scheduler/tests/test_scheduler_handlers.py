@@ -11,6 +11,7 @@ from scheduler.handlers import Deps
 from scheduler_fakes import FakeTimers
 
 from shared.contracts.events import LinkRequested
+from shared.deadlines import inactivity_deadline
 from shared.runtime.policy import DistrictPolicy
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -82,13 +83,16 @@ async def test_activity_rearms_forward_only() -> None:
     signed_in = NOW + timedelta(days=40)
     assert await handlers.account_active("acc-1", signed_in, d) == 3
     disable = timers.timers["inactivity-disable:acc-1"]
-    assert disable.due_at == datetime(2025, 10, 10, 9, 0, tzinfo=UTC)
+    # 40 days later is 10 April; six calendar months on, the end of 10 October in the
+    # district's zone
+    assert disable.due_at == inactivity_deadline(signed_in, 6, d.policy.tz)
+    assert disable.due_at == datetime(2025, 10, 11, 3, 59, 59, 999000, tzinfo=UTC)
     assert disable.data["last_activity_at"] == signed_in
     # the older creation event redelivered late moves nothing back
     assert await handlers.account_active("acc-1", created, d) == 0
     assert timers.timers["inactivity-disable:acc-1"].due_at == disable.due_at
-    assert timers.timers["inactivity-delete:acc-1"].due_at == datetime(
-        2026, 5, 10, 9, 0, tzinfo=UTC
+    assert timers.timers["inactivity-delete:acc-1"].due_at == inactivity_deadline(
+        signed_in, 13, d.policy.tz
     )
     # the recipient given at creation is kept through the sign-in re-arm
     reminder = timers.timers["inactivity-reminder:acc-1"]

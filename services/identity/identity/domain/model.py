@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
+from shared.deadlines import local_date
 from shared.runtime.policy import SignInPolicy
 
 
@@ -110,14 +112,15 @@ def address_window(now: datetime, policy: SignInPolicy) -> tuple[int, datetime]:
     return index, datetime.fromtimestamp((index + 1) * size, tz=UTC)
 
 
-def day_of(moment: datetime) -> str:
-    """The UTC calendar day of ``moment`` (``AccountSignedIn`` is emitted once per day)."""
-    return moment.astimezone(UTC).date().isoformat()
+def day_of(moment: datetime, tz: ZoneInfo) -> str:
+    """The district's local day of ``moment`` (``AccountSignedIn`` is emitted once per
+    local day: inactivity is counted in the district's days, ``shared/deadlines.py``)."""
+    return local_date(moment, tz).isoformat()
 
 
-def should_emit_signed_in(last_event_day: str | None, now: datetime) -> bool:
-    """True when no ``AccountSignedIn`` was emitted for the account on ``now``'s day."""
-    return last_event_day != day_of(now)
+def should_emit_signed_in(last_event_day: str | None, now: datetime, tz: ZoneInfo) -> bool:
+    """True when no ``AccountSignedIn`` was emitted for the account on ``now``'s local day."""
+    return last_event_day != day_of(now, tz)
 
 
 def truncate_ms(moment: datetime) -> datetime:

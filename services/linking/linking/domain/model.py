@@ -17,14 +17,16 @@ repository writes a transition only if the version it loaded is still current).
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from linking.domain.errors import LinkNotPending
+from shared import deadlines
+from shared.deadlines import link_deadline
 
 
 class LinkStatus(StrEnum):
@@ -107,12 +109,15 @@ class Link:
         student_id: str,
         requested_at: datetime,
         deadline_days: int,
+        tz: ZoneInfo,
         student_first_name: str | None = None,
         student_last_name: str | None = None,
         by: str,
         attempted_method: LinkMethod | None = None,
     ) -> Link:
-        """A new in-person request waiting for the school (``pending_authorization``)."""
+        """A new in-person request waiting for the school (``pending_authorization``),
+        which expires at the end of the local day ``deadline_days`` days after the day
+        it was made (``shared/deadlines.py``)."""
         link = cls(
             link_id=link_id,
             account_id=account_id,
@@ -121,7 +126,7 @@ class Link:
             method=LinkMethod.IN_PERSON,
             status=LinkStatus.PENDING,
             requested_at=requested_at,
-            expires_at=requested_at + timedelta(days=deadline_days),
+            expires_at=link_deadline(requested_at, deadline_days, tz),
             student_first_name=student_first_name,
             student_last_name=student_last_name,
         )
@@ -260,9 +265,15 @@ class Link:
     def live_key(self) -> str:
         return live_key(self.account_id, self.school_id, self.student_id)
 
-    def days_left(self, now: datetime) -> int | None:
-        """Whole days (rounded up) until a pending request expires; None otherwise."""
+    def days_left(self, now: datetime, tz: ZoneInfo) -> int | None:
+        """Whole calendar days from today to the last day of a pending request (0 on
+        the last day); None for any other status."""
         if self.status != LinkStatus.PENDING or self.expires_at is None:
             return None
-        seconds = (self.expires_at - now).total_seconds()
-        return max(0, math.ceil(seconds / 86400))
+        return deadlines.days_left(self.expires_at, now, tz)
+
+    def last_day(self, tz: ZoneInfo) -> date | None:
+        """The last local day a pending request may be approved; None otherwise."""
+        if self.status != LinkStatus.PENDING or self.expires_at is None:
+            return None
+        return deadlines.last_day(self.expires_at, tz)

@@ -10,6 +10,7 @@ ones are in the guardian's language (``Accept-Language``, else the token's ``loc
 
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import (
     APIRouter,
@@ -145,6 +146,9 @@ class LinkOut(BaseModel):
     requested_at: datetime
     expires_at: datetime | None = None
     decided_at: datetime | None = None
+    #: The last local day the school may approve a pending request (the date in the
+    #: guardian's email); ``days_left`` counts whole days to it (0 on that day).
+    last_day: date | None = None
     days_left: int | None = None
     student_first_name: str | None = None
     reason: str | None = None
@@ -181,6 +185,9 @@ class StaffLinkOut(BaseModel):
     requested_at: datetime
     expires_at: datetime | None = None
     decided_at: datetime | None = None
+    #: The last local day the school may approve a pending request (the date in the
+    #: guardian's email); ``days_left`` counts whole days to it (0 on that day).
+    last_day: date | None = None
     days_left: int | None = None
     decided_by: str | None = None
     reason: str | None = None
@@ -253,7 +260,7 @@ class RosterImportOut(BaseModel):
 # --- shaping --------------------------------------------------------------------------
 
 
-def guardian_view(link: Link, now: datetime) -> LinkOut:
+def guardian_view(link: Link, now: datetime, tz: ZoneInfo) -> LinkOut:
     """Never any student data before approval."""
     approved = link.status == LinkStatus.APPROVED
     return LinkOut(
@@ -265,13 +272,14 @@ def guardian_view(link: Link, now: datetime) -> LinkOut:
         requested_at=link.requested_at,
         expires_at=link.expires_at,
         decided_at=link.decided_at,
-        days_left=link.days_left(now),
+        last_day=link.last_day(tz),
+        days_left=link.days_left(now, tz),
         student_first_name=link.student_first_name if approved else None,
         reason=link.reason if link.status in (LinkStatus.DENIED, LinkStatus.EXPIRED) else None,
     )
 
 
-def staff_view(link: Link, guardian: Guardian | None, now: datetime) -> StaffLinkOut:
+def staff_view(link: Link, guardian: Guardian | None, now: datetime, tz: ZoneInfo) -> StaffLinkOut:
     audit = [
         {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in entry.items()}
         for entry in link.audit
@@ -286,7 +294,8 @@ def staff_view(link: Link, guardian: Guardian | None, now: datetime) -> StaffLin
         requested_at=link.requested_at,
         expires_at=link.expires_at,
         decided_at=link.decided_at,
-        days_left=link.days_left(now),
+        last_day=link.last_day(tz),
+        days_left=link.days_left(now, tz),
         decided_by=link.decided_by,
         reason=link.reason,
         approved_by=link.approved_by,
@@ -469,7 +478,7 @@ def build_router(
     async def post_link(body: LinkRequestBody, guardian: GuardianDep) -> LinkOut:
         cmd = handlers.RequestLink(**body.model_dump())
         link = await handlers.request_link(deps, guardian, cmd)
-        return guardian_view(link, deps.clock())
+        return guardian_view(link, deps.clock(), deps.policy.tz)
 
     @router.get(
         "/v1/links",
@@ -480,7 +489,7 @@ def build_router(
     async def get_links(guardian: GuardianDep) -> LinkList:
         links = await handlers.list_links(deps, guardian)
         now = deps.clock()
-        return LinkList(items=[guardian_view(link, now) for link in links])
+        return LinkList(items=[guardian_view(link, now, deps.policy.tz) for link in links])
 
     @router.delete(
         "/v1/links/{link_id}",
@@ -492,7 +501,7 @@ def build_router(
         link_id: Annotated[str, Path(max_length=64)], guardian: GuardianDep
     ) -> LinkOut:
         link = await handlers.withdraw_link(deps, guardian, link_id)
-        return guardian_view(link, deps.clock())
+        return guardian_view(link, deps.clock(), deps.policy.tz)
 
     # --- staff --------------------------------------------------------------------
 
@@ -523,7 +532,7 @@ def build_router(
         )
         now = deps.clock()
         return QueueOut(
-            items=[staff_view(i.link, i.guardian, now) for i in page.items],
+            items=[staff_view(i.link, i.guardian, now, deps.policy.tz) for i in page.items],
             next_cursor=page.next_cursor,
         )
 
@@ -552,11 +561,11 @@ def build_router(
                 phones=g.phones,
                 verified=g.verified,
             ),
-            links=[staff_view(link, g, now) for link in found.links],
+            links=[staff_view(link, g, now, deps.policy.tz) for link in found.links],
         )
 
     def _staff_answer(decision: handlers.StaffDecision) -> StaffLinkOut:
-        return staff_view(decision.link, decision.guardian, deps.clock())
+        return staff_view(decision.link, decision.guardian, deps.clock(), deps.policy.tz)
 
     @router.post(
         "/v1/link-requests/{link_id}/approve",

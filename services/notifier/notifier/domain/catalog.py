@@ -6,7 +6,6 @@ keeps dates as ``datetime`` (the renderer formats them for the guardian's locale
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from urllib.parse import quote
 
 from notifier.domain.model import Template
 from shared.contracts import events as ev
+from shared.deadlines import days_allowed
 from shared.runtime.policy import DistrictPolicy
 
 SUPPORTED_LOCALES: tuple[str, ...] = ("en", "es", "vi", "ar", "so", "ht")
@@ -53,11 +53,13 @@ def portal_link(portal_url: str, path: str = "", token: str | None = None) -> st
     return url
 
 
-def _days_between(start: Any, end: Any, default: int) -> int:
+def _days_allowed(start: Any, end: Any, p: DistrictPolicy) -> int:
+    """The "N days" of a request made at ``start`` whose last day ends at ``end``, counted
+    in local days as linking counted them (``shared/deadlines.py``)."""
     try:
-        return max(1, math.ceil((end - start).total_seconds() / 86400 - 1e-6))
+        return max(1, days_allowed(start, end, p.tz))
     except (TypeError, AttributeError):
-        return default
+        return p.links.deadline_days
 
 
 Builder = Callable[[Any, str, DistrictPolicy], list[MailRequest]]
@@ -176,7 +178,7 @@ def _link_requested(e: ev.LinkRequested, url: str, p: DistrictPolicy) -> list[Ma
                 "student_id": e.student_id,
                 "school_id": e.school_id,
                 "expires_at": e.expires_at,
-                "days": _days_between(e.requested_at, e.expires_at, p.links.deadline_days),
+                "days": _days_allowed(e.requested_at, e.expires_at, p),
                 "action_url": portal_link(url),
             },
         )
@@ -230,7 +232,7 @@ def _link_expired(e: ev.LinkExpired, url: str, p: DistrictPolicy) -> list[MailRe
             {
                 "student_id": e.student_id,
                 "school_id": e.school_id,
-                "days": _days_between(e.requested_at, e.expired_at, p.links.deadline_days),
+                "days": _days_allowed(e.requested_at, e.expired_at, p),
                 "action_url": portal_link(url),
             },
         )

@@ -4,7 +4,7 @@ every replica agree on the time (only used when ``SCHEDULER_CLOCK_CONTROL=true``
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -34,6 +34,23 @@ class MongoClockStore:
         """The persisted offset (zero if the clock was never moved)."""
         doc = await self.coll.find_one({"_id": _CLOCK_ID})
         return timedelta(seconds=float(doc["offset_seconds"])) if doc else timedelta(0)
+
+    async def start_at(self, moment: datetime | None) -> None:
+        """On a database whose clock was never set, start the clock at ``moment`` (which
+        may be in the past); an existing clock is kept, so restarts change nothing. Then
+        adopt the stored offset."""
+        if moment is not None:
+            await self.coll.update_one(
+                {"_id": _CLOCK_ID},
+                {
+                    "$setOnInsert": {
+                        "offset_seconds": (moment - utcnow()).total_seconds(),
+                        "updated_at": utcnow(),
+                    }
+                },
+                upsert=True,
+            )
+        await self.sync(force=True)
 
     async def sync(self, *, force: bool = False) -> None:
         """Adopt the persisted offset, reading it at most every ``max_age_seconds`` (by

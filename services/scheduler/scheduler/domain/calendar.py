@@ -1,22 +1,9 @@
-"""Calendar arithmetic for deadlines expressed in months (no third-party dependency)."""
+"""Time values as the scheduler stores them. The calendar rules themselves (months,
+local days, reminders) are the district's and live in ``shared/deadlines.py``."""
 
 from __future__ import annotations
 
-import calendar
 from datetime import datetime
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """``moment`` plus ``months`` calendar months, keeping the time of day and zone.
-
-    The day is clamped to the end of a shorter month, as districts count months
-    (31 August + 6 months = 28 or 29 February; 29 February + 12 months = 28 February).
-    """
-    index = moment.month - 1 + months
-    year = moment.year + index // 12
-    month = index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
 
 
 def to_millis(moment: datetime) -> datetime:

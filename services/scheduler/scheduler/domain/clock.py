@@ -47,26 +47,31 @@ class SystemClock:
 
 
 class OffsetClock:
-    """The wall clock moved forward by an adjustable offset (local runs and tests)."""
+    """The wall clock moved by an adjustable offset (local runs and tests).
+
+    The offset may start negative (``SCHEDULER_CLOCK_START`` in the past, to test the
+    calendar on a chosen day) and afterwards only grows.
+    """
 
     def __init__(
-        self, offset: timedelta = timedelta(0), *, wall: Callable[[], datetime] = utcnow
+        self, offset: timedelta | None = None, *, wall: Callable[[], datetime] = utcnow
     ) -> None:
         self._offset = offset
         self._wall = wall
 
     def now(self) -> datetime:
         """Wall clock plus the offset."""
-        return self._wall() + self._offset
+        return self._wall() + self.offset
 
     @property
     def offset(self) -> timedelta:
-        """The current offset."""
-        return self._offset
+        """The current offset (zero until one is adopted)."""
+        return timedelta(0) if self._offset is None else self._offset
 
     def set_offset(self, offset: timedelta) -> None:
-        """Adopt an offset (read from the shared store); time never moves backwards."""
-        if offset > self._offset:
+        """Adopt an offset (read from the shared store); once adopted, time never moves
+        backwards."""
+        if self._offset is None or offset > self._offset:
             self._offset = offset
 
 

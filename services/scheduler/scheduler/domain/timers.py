@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from scheduler.domain.calendar import add_months, to_millis
+from scheduler.domain.calendar import to_millis
 from shared.contracts.events import Event, LinkRequested, event_class
 from shared.contracts.topics import Topic
+from shared.deadlines import inactivity_deadline, reminder_at
 from shared.runtime.policy import InactivityPolicy, LinkPolicy
 
 #: Namespace of the CloudEvents ids the scheduler derives from timer ids.
@@ -132,9 +134,16 @@ class Recipient:
 
 
 def plan_link_timers(
-    event: LinkRequested, policy: LinkPolicy, *, now: datetime, offset: timedelta
+    event: LinkRequested,
+    policy: LinkPolicy,
+    *,
+    now: datetime,
+    offset: timedelta,
+    tz: ZoneInfo,
 ) -> list[TimerSpec]:
-    """The expiry timer of a pending link, and its reminder if still ahead of ``now``."""
+    """The expiry timer of a pending link (at the ``expires_at`` linking set: the end of
+    the request's last local day), and its reminder (09:00 local, ``reminder_days_before``
+    days before that day) if still ahead of ``now``."""
     expires = to_millis(event.expires_at + offset)
     recipient = {
         "guardian_email": event.guardian_email,
@@ -161,7 +170,7 @@ def plan_link_timers(
         )
     ]
     if policy.reminder_days_before:
-        remind = expires - timedelta(days=policy.reminder_days_before)
+        remind = to_millis(reminder_at(expires, policy.reminder_days_before, tz))
         if remind > now:
             specs.append(
                 TimerSpec(
@@ -191,14 +200,18 @@ def plan_inactivity_timers(
     *,
     now: datetime,
     offset: timedelta,
+    tz: ZoneInfo,
 ) -> list[TimerSpec]:
     """The disable, delete and reminder timers for an account last active at
-    ``last_activity_at``. A reminder whose time has passed is planned as cancelled, so
-    that re-arming still records the activity it was computed from."""
+    ``last_activity_at``: the ends of the local days ``disable_after_months`` and
+    ``delete_after_months`` calendar months later, and 09:00 local
+    ``reminder_days_before_disable`` days before the disabling day. A reminder whose time
+    has passed is planned as cancelled, so that re-arming still records the activity it
+    was computed from."""
     activity = to_millis(last_activity_at)
     base = activity + offset
-    disable_at = to_millis(add_months(base, policy.disable_after_months))
-    delete_at = to_millis(add_months(base, policy.delete_after_months))
+    disable_at = to_millis(inactivity_deadline(base, policy.disable_after_months, tz))
+    delete_at = to_millis(inactivity_deadline(base, policy.delete_after_months, tz))
     specs = [
         TimerSpec(
             id=timer_id(kind, account_id),
@@ -220,7 +233,7 @@ def plan_inactivity_timers(
         )
     ]
     if policy.reminder_days_before_disable:
-        remind = disable_at - timedelta(days=policy.reminder_days_before_disable)
+        remind = to_millis(reminder_at(disable_at, policy.reminder_days_before_disable, tz))
         late = remind <= now
         specs.append(
             TimerSpec(
