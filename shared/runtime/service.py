@@ -33,7 +33,7 @@ from shared.runtime.mongo import create_client, ping, service_database
 from shared.runtime.outbox import OutboxRelay, ensure_outbox_index
 from shared.runtime.problems import install_problem_handlers, problem
 from shared.runtime.settings import ServiceSettings
-from shared.runtime.tracing import configure_tracing
+from shared.runtime.tracing import configure_tracing, redact_request_span
 
 log = get_logger(__name__)
 
@@ -236,7 +236,10 @@ class ServiceRuntime:
         from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
 
         FastAPIInstrumentor.instrument_app(
-            app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
+            app,
+            tracer_provider=self.tracer_provider,
+            excluded_urls="healthz,readyz,metrics",
+            server_request_hook=redact_request_span,
         )
         with suppress(Exception):
             PymongoInstrumentor().instrument(tracer_provider=self.tracer_provider)

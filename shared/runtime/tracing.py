@@ -66,6 +66,34 @@ def configure_tracing(
     return provider
 
 
+#: Span attributes that may carry a request's query string.
+_URL_ATTRIBUTES = ("http.url", "http.target", "url.full")
+
+
+def redact_query(url: str) -> str:
+    """``url`` with every query value replaced by ``REDACTED``: a query may carry an email
+    (the help desk's look-ups) or a token, and spans leave the service."""
+    path, sep, query = url.partition("?")
+    if not sep:
+        return url
+    names = [part.split("=", 1)[0] for part in query.split("&") if part]
+    return path + "?" + "&".join(f"{name}=REDACTED" for name in names)
+
+
+def redact_request_span(span: trace.Span, scope: Mapping[str, object]) -> None:
+    """FastAPI server-request hook: keep query values out of the request span (the
+    instrumentation records the full URL before the hook runs)."""
+    if not span.is_recording() or not scope.get("query_string"):
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str):
+            span.set_attribute(key, redact_query(value))
+    if "url.query" in attributes:
+        span.set_attribute("url.query", redact_query("?" + str(attributes["url.query"]))[1:])
+
+
 def current_trace_headers() -> dict[str, str]:
     """``traceparent``/``tracestate`` of the current span, for a Kafka record."""
     carrier: dict[str, str] = {}
