@@ -216,7 +216,7 @@ async def test_a_pending_link_expires_at_the_end_of_its_last_day_with_a_reminder
     assert due == deadline
     assert last_day(due, TZ) == local_date(today, TZ) + timedelta(days=21)
     assert days_left(due, today, TZ) == 21  # what the staff queue shows today
-    remind = (await timers.find_one({"_id": f"link-reminder:{link}"}))["due_at"]
+    remind = (await wait_state(timers, f"link-reminder:{link}", "scheduled"))["due_at"]
     assert remind == reminder_at(due, POLICY.links.reminder_days_before or 0, TZ)
 
     await publish(sched, link_requested(account, link, requested, deadline - offset(sched)))
@@ -302,7 +302,7 @@ async def test_inactivity_disables_at_6_months_and_deletes_at_13(
     )
     disable = await wait_state(timers, f"inactivity-disable:{account}", "scheduled")
     delete = await wait_state(timers, f"inactivity-delete:{account}", "scheduled")
-    remind = (await timers.find_one({"_id": f"inactivity-reminder:{account}"}))["due_at"]
+    remind = (await wait_state(timers, f"inactivity-reminder:{account}", "scheduled"))["due_at"]
     start = request.node.callspec.params["sched"]
     if start:  # the clock was started where the test asked
         assert abs(scheduler_now(sched) - datetime.fromisoformat(start)) < timedelta(minutes=5)
