@@ -268,7 +268,7 @@ class Approvals:
             EmailVerified(account_id=account, email=email, verified_at=now), topic_prefix=prefix
         )
         deadline = time.monotonic() + 60
-        while not await consumed_everything(f"{prefix}EmailVerified", "linking"):
+        while not await consumed_everything(f"{prefix}EmailVerified", f"{prefix}linking"):
             if time.monotonic() > deadline:
                 raise SystemExit("linking did not consume EmailVerified")
             await asyncio.sleep(0.2)

@@ -69,12 +69,19 @@ class Consumers:
         #: What the service does with each consumed topic (its AsyncAPI operation summary).
         self.descriptions: dict[Topic, str] = {}
 
+    @property
+    def group(self) -> str:
+        """The service's consumer group: its name, behind the topic prefix when there is
+        one, so that portals on one broker (test runs, local stacks) never share a group
+        and never make each other rebalance."""
+        return f"{self._prefix}{self._service}"
+
     def subscribe(self, topic: Topic, handler: Handler, *, description: str = "") -> None:
         """Consume ``topic`` in the service's consumer group with ``handler``."""
         description = description or (handler.__doc__ or "").strip().split("\n")[0]
         subscriber = self._broker.subscriber(
             topic_name(topic, self._prefix),
-            group_id=self._service,
+            group_id=self.group,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
             heartbeat_interval_ms=self._heartbeat_ms,

@@ -183,7 +183,7 @@ async def wait_link(
 async def consumed(portal: Portal, topic: str) -> None:
     """Linking has committed every record of ``topic`` (so a redelivery was handled)."""
     await async_wait_until(
-        lambda: consumed_everything(portal.topic(topic), "linking"),
+        lambda: consumed_everything(portal.topic(topic), f"{portal.topic_prefix}linking"),
         timeout=30,
         interval=0.3,
         what=f"linking consumed {topic}",

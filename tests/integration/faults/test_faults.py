@@ -123,7 +123,7 @@ async def _group_lag(portal: Portal) -> dict[str, int]:
     try:
         lags: dict[str, int] = {}
         for service in CONSUMERS:
-            offsets = await admin.list_consumer_group_offsets(service)
+            offsets = await admin.list_consumer_group_offsets(f"{portal.topic_prefix}{service}")
             parts = [tp for tp in offsets if tp.topic.startswith(portal.topic_prefix)]
             if not parts:
                 continue
