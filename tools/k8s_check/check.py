@@ -106,7 +106,7 @@ def render(path: Path) -> tuple[str, list[dict[str, Any]] | str]:
     if proc.returncode != 0:
         return proc.stdout, proc.stderr.strip() or f"kustomize exited {proc.returncode}"
     try:
-        docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+        docs = [d for d in yaml.load_all(proc.stdout, Loader=schemas.YamlLoader) if d]
     except yaml.YAMLError as exc:
         return proc.stdout, f"kustomize output is not YAML: {exc}"
     return proc.stdout, docs
@@ -161,6 +161,7 @@ def check_target(
     checks: list[tuple[str, Callable[[], list[str]]]] = [
         ("hardening", lambda: rules.hardening(target)),
         ("district policy", lambda: rules.district_policy(target)),
+        ("routes", lambda: rules.routes(target)),
     ]
     if name != "base":
         production = name not in DEV_OVERLAYS

@@ -518,3 +518,80 @@ def mongodb_users(target: Target, services: Iterable[str]) -> list[str]:
                 f"MongoDB user {user['name']}: roles on {sorted(dbs)}, only {name!r} allowed"
             )
     return findings
+
+
+#: Paths never routed from a Gateway: operations endpoints and API documents.
+OPS_PATHS = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/asyncapi")
+#: Path prefixes of the staff and district-admin APIs: never on a public Gateway.
+STAFF_PATHS = ("/v1/staff", "/v1/schools", "/v1/link-requests", "/v1/roster")
+#: Services clients may reach through a Gateway (the others have no client API).
+ROUTABLE = {"identity", "linking", "web"}
+#: The Gateway the internet reaches (components/gateway).
+PUBLIC_GATEWAY = "portal-public"
+
+
+def _matched_prefixes(match: Doc) -> tuple[str, str, str | None]:
+    path = match.get("path") or {"type": "PathPrefix", "value": "/"}
+    return path.get("type", "PathPrefix"), path.get("value", "/"), match.get("method")
+
+
+def routes(target: Target) -> list[str]:
+    """HTTPRoutes: only identity, linking and the web front end behind a Gateway, on their
+    Service ports; nothing of the operations endpoints; on the public Gateway, none of the
+    staff API and no revocation (POST /v1/links/{id}/revoke is staff-only)."""
+    found: list[str] = []
+    services = {d["metadata"]["name"]: d for d in target.of_kind("Service")}
+    for route in target.of_kind("HTTPRoute"):
+        name = route["metadata"]["name"]
+        spec = route.get("spec") or {}
+        public = any(p.get("name") == PUBLIC_GATEWAY for p in spec.get("parentRefs") or [])
+        for i, rule in enumerate(spec.get("rules") or []):
+            where = f"HTTPRoute/{name} rule {i}"
+            for ref in rule.get("backendRefs") or []:
+                backend = ref.get("name")
+                if ref.get("kind", "Service") != "Service" or backend not in ROUTABLE:
+                    found.append(f"{where}: routes to {backend!r}, which has no client API")
+                    continue
+                svc = services.get(backend)
+                if svc is None and backend != "web":  # the web front end is not shipped yet
+                    found.append(f"{where}: no Service {backend!r}")
+                elif svc is not None:
+                    ports = {p.get("port") for p in svc["spec"].get("ports") or []}
+                    if ref.get("port") not in ports:
+                        found.append(f"{where}: Service {backend} has no port {ref.get('port')}")
+            for match in rule.get("matches") or [{}]:
+                kind, value, method = _matched_prefixes(match)
+                if kind not in ("Exact", "PathPrefix"):
+                    found.append(f"{where}: {kind} path match (use Exact or PathPrefix)")
+                    continue
+                if ref_names := {r.get("name") for r in rule.get("backendRefs") or []}:
+                    if ref_names <= {"web"} and value == "/":
+                        continue  # the front end's pages: the services are not behind it
+                for ops in OPS_PATHS:
+                    if _overlaps(kind, value, ops):
+                        found.append(f"{where}: {value} exposes {ops}")
+                if not public:
+                    continue
+                for staff in STAFF_PATHS:
+                    if _overlaps(kind, value, staff):
+                        found.append(f"{where}: public route {value} reaches staff API {staff}")
+                if (
+                    kind == "PathPrefix"
+                    and _overlaps(kind, value, "/v1/links/x/revoke")
+                    and method in (None, "POST")
+                ):
+                    found.append(f"{where}: public route {value} reaches POST .../revoke (staff)")
+    return found
+
+
+def _overlaps(kind: str, value: str, path: str) -> bool:
+    """Whether a match of ``kind``/``value`` takes requests for ``path`` or below it."""
+    if kind == "Exact":
+        return value == path or value.startswith(path.rstrip("/") + "/")
+    prefix = value.rstrip("/")
+    return (
+        path == prefix
+        or path.startswith(prefix + "/")
+        or prefix.startswith(path.rstrip("/") + "/")
+        or prefix == ""
+    )

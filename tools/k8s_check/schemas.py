@@ -23,6 +23,8 @@ import yaml
 from referencing import Registry, Resource
 
 CRD_DIR = Path(__file__).resolve().parent / "crds"
+#: libyaml's safe loader when PyYAML has it (the CRDs are ~1 MB of YAML), else the pure one.
+YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -91,7 +93,7 @@ def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """``(apiVersion, kind) -> strict openAPIV3Schema`` of every vendored CRD."""
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(CRD_DIR.rglob("*.yaml")):
-        for crd in yaml.safe_load_all(path.read_text()):
+        for crd in yaml.load_all(path.read_text(), Loader=YamlLoader):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             group = crd["spec"]["group"]
