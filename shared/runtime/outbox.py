@@ -24,6 +24,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from prometheus_client import Counter, Gauge
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -40,6 +41,17 @@ OUTBOX = "_outbox"
 SINCE = "_outbox_since"
 LEASE = "_outbox_lease"
 OWNER = "_outbox_owner"
+
+#: How old the oldest event still waiting in an outbox is (0: none waiting). Grows while
+#: Kafka is unreachable or the relay is stuck; the PortalOutboxBacklog alert reads it.
+OLDEST_PENDING = Gauge(
+    "portal_outbox_oldest_pending_seconds",
+    "Age of the oldest event not yet relayed to Kafka, per outbox collection",
+    ["collection"],
+)
+PUBLISHED = Counter(
+    "portal_outbox_events_published", "Outbox events relayed to Kafka", ["collection"]
+)
 
 
 def outbox_entries(
@@ -119,12 +131,15 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_seconds: float = 0.5,
         lease_seconds: float = 30.0,
+        measure_seconds: float = 10.0,
     ) -> None:
         self._collections = list(collections)
         self._publisher = publisher
         self._batch = batch_size
         self._poll = poll_seconds
         self._lease = timedelta(seconds=lease_seconds)
+        self._measure_every = measure_seconds
+        self._measured_at: float | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.relayed = 0
@@ -142,6 +157,7 @@ class OutboxRelay:
         """Relay until stopped; back off while Kafka or MongoDB is unreachable."""
         backoff = self._poll
         while not self._stopping.is_set():
+            await self._measure_backlog()
             try:
                 moved = 0
                 for coll in self._collections:
@@ -175,6 +191,21 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
             except TimeoutError:
                 pass
+
+    async def _measure_backlog(self) -> None:
+        """Update :data:`OLDEST_PENDING` at most every ``measure_seconds`` (one indexed
+        query per collection); skipped while MongoDB does not answer."""
+        now = asyncio.get_running_loop().time()
+        if self._measured_at is not None and now - self._measured_at < self._measure_every:
+            return
+        self._measured_at = now
+        for coll in self._collections:
+            try:
+                age = await oldest_pending_seconds(coll)
+            except Exception as exc:
+                log.debug("outbox backlog not measured", error=type(exc).__name__)
+                continue
+            OLDEST_PENDING.labels(coll.name).set(age)
 
     async def relay_once(self, coll: AsyncCollection[dict[str, Any]]) -> int:
         """Claim one batch of documents, publish their events, remove them. Returns the
@@ -223,6 +254,7 @@ class OutboxRelay:
         if ops:
             await coll.bulk_write(ops, ordered=True)
         self.relayed += published
+        PUBLISHED.labels(coll.name).inc(published)
         return published
 
     async def _send(self, entry: dict[str, Any]) -> asyncio.Future[Any]:
@@ -252,6 +284,20 @@ class OutboxRelay:
                 value=entry["value"].encode(),
                 headers=out,
             )
+
+
+async def oldest_pending_seconds(
+    collection: AsyncCollection[dict[str, Any]], now: datetime | None = None
+) -> float:
+    """Seconds since the oldest pending event of ``collection`` was committed (0 when
+    nothing is pending), through the sparse ``outbox_pending`` index."""
+    cursor = collection.find({SINCE: {"$exists": True}}, {SINCE: 1}).sort(SINCE, ASCENDING)
+    async for doc in cursor.limit(1):
+        since = doc[SINCE]
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return max(0.0, ((now or datetime.now(UTC)) - since).total_seconds())
+    return 0.0
 
 
 def span_is_recording() -> bool:

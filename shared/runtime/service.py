@@ -27,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.contracts.asyncapi_documents import service_document, sis_document
 from shared.contracts.topics import PRODUCERS
 from shared.runtime.consumer import Consumers, Handler
+from shared.runtime.http_metrics import HttpMetricsMiddleware
 from shared.runtime.kafka import KafkaPublisher, faststream_security
 from shared.runtime.logs import configure_logging, get_logger
 from shared.runtime.mongo import create_client, ping, service_database
@@ -229,6 +230,7 @@ class ServiceRuntime:
             redoc_url=None,
         )
         install_problem_handlers(app)
+        app.add_middleware(HttpMetricsMiddleware)
         for router in self._routers:
             app.include_router(router)
         app.include_router(self._ops_router())
