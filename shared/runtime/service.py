@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream.kafka import KafkaBroker
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -29,6 +29,7 @@ from shared.contracts.topics import PRODUCERS
 from shared.runtime.consumer import Consumers, Handler
 from shared.runtime.http_metrics import HttpMetricsMiddleware
 from shared.runtime.kafka import KafkaPublisher, faststream_security
+from shared.runtime.limits import DEPENDENCY_WAIT_SECONDS
 from shared.runtime.logs import configure_logging, get_logger
 from shared.runtime.mongo import create_client, ping, service_database
 from shared.runtime.outbox import OutboxRelay, ensure_outbox_index
@@ -38,14 +39,32 @@ from shared.runtime.tracing import configure_tracing, redact_request_span
 
 log = get_logger(__name__)
 
+#: 1 when the last readiness check reached the dependency, else 0 (labels: mongodb, kafka).
+DEPENDENCY_UP = Gauge(
+    "portal_dependency_up",
+    "Whether the last readiness check reached the dependency",
+    ["dependency"],
+)
+
 Step = Callable[[], Awaitable[None]]
 
 
 class ServiceRuntime:
     """The shared infrastructure of one service process."""
 
-    def __init__(self, settings: ServiceSettings, *, title: str, description: str = "") -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        title: str,
+        description: str = "",
+        serves_without_kafka: bool = False,
+    ) -> None:
+        """``serves_without_kafka``: the HTTP API only writes to MongoDB (events wait in
+        the outbox), so the service stays ready while the broker is unreachable; Kafka's
+        state is still reported in ``/readyz`` and ``portal_dependency_up``."""
         self.settings = settings
+        self.serves_without_kafka = serves_without_kafka
         self.name = settings.service_name
         self.title = title
         self.description = description
@@ -155,7 +174,9 @@ class ServiceRuntime:
         self.tracer_provider.shutdown()
         log.info("service stopped")
 
-    async def _until_ready(self, what: str, attempt: Step, timeout: float = 120.0) -> None:
+    async def _until_ready(
+        self, what: str, attempt: Step, timeout: float = DEPENDENCY_WAIT_SECONDS
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         delay = 0.2
@@ -197,7 +218,13 @@ class ServiceRuntime:
             checks["kafka"] = "ok" if ok else "unreachable"
         except Exception as exc:
             checks["kafka"] = f"unreachable ({type(exc).__name__})"
+        for dependency, state in checks.items():
+            DEPENDENCY_UP.labels(dependency).set(1 if state == "ok" else 0)
         return checks
+
+    def required_for_readiness(self) -> set[str]:
+        """The dependencies without which this service cannot serve its HTTP API."""
+        return {"mongodb"} if self.serves_without_kafka else {"mongodb", "kafka"}
 
     def asyncapi(self) -> dict[str, Any]:
         """The service's AsyncAPI 3 document: what it publishes, consumes and dead-letters,
@@ -255,11 +282,21 @@ class ServiceRuntime:
         async def healthz() -> dict[str, str]:
             return {"status": "ok"}
 
-        @router.get("/readyz", summary="Readiness: Kafka and MongoDB are reachable")
+        @router.get(
+            "/readyz",
+            summary="Readiness: the service can serve its HTTP API (MongoDB, and Kafka for "
+            "the services whose work is consuming it); every dependency's state in `checks`",
+        )
         async def readyz() -> Response:
             checks = await self.readiness()
-            if all(v == "ok" for v in checks.values()):
-                return JSONResponse({"status": "ready", "checks": checks})
+            required = self.required_for_readiness()
+            if all(v == "ok" for k, v in checks.items() if k in required):
+                degraded = sorted(k for k, v in checks.items() if v != "ok")
+                body: dict[str, Any] = {"status": "ready", "checks": checks}
+                if degraded:
+                    # Still serving: events wait in the outbox until the broker is back.
+                    body["degraded"] = degraded
+                return JSONResponse(body)
             return problem(
                 503,
                 type_="not-ready",

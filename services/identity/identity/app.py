@@ -36,7 +36,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     policy = settings.load_policy()
     register_messages(MESSAGES)
     runtime = ServiceRuntime(
-        settings, title="Identity service",
+        settings,
+        # Every request commits to MongoDB; events wait in the outbox while Kafka is down.
+        serves_without_kafka=True,
+        title="Identity service",
         description="Guardian registration, email verification, sign-in, passwords, profile "
         "and account lifecycle.",
     )
@@ -56,12 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     tokens = SessionTokens.from_settings(
         settings.identity_jwt_private_keys.get_secret_value()
-        if settings.identity_jwt_private_keys else None,
+        if settings.identity_jwt_private_keys
+        else None,
         settings.identity_jwt_active_kid,
         production=settings.environment == "production",
     )
-    service = IdentityService(repo=repo, hasher=hasher, captcha=captcha, tokens=tokens,
-                              policy=policy)
+    service = IdentityService(
+        repo=repo, hasher=hasher, captcha=captcha, tokens=tokens, policy=policy
+    )
 
     runtime.outbox(repo.accounts)
     runtime.on_startup(repo.create_indexes)
@@ -80,15 +85,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hasher.close()
 
     runtime.on_shutdown(close_hasher)
-    runtime.include_router(build_router(
-        service, trust_forwarded_for=settings.identity_trust_forwarded_for
-    ))
+    runtime.include_router(
+        build_router(service, trust_forwarded_for=settings.identity_trust_forwarded_for)
+    )
     runtime.include_router(build_keys_router(tokens))
     helpdesk_messages()
     helpdesk = HelpDesk(accounts=MongoHelpDesk(repo.accounts), repo=repo, policy=policy)
-    runtime.include_router(build_staff_router(
-        helpdesk, StaffTokenVerifier(settings.staff_issuers(policy.staff), leeway=30)
-    ))
+    runtime.include_router(
+        build_staff_router(
+            helpdesk, StaffTokenVerifier(settings.staff_issuers(policy.staff), leeway=30)
+        )
+    )
     app = runtime.http_app()
     install_error_handlers(app)
     app.state.identity = service

@@ -44,7 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the linking service (no network I/O until the app starts)."""
     settings = settings or Settings()
     messages.register()
-    runtime = ServiceRuntime(settings, title="Linking service", description=DESCRIPTION)
+    # Every request commits to MongoDB; events wait in the outbox while Kafka is down.
+    runtime = ServiceRuntime(
+        settings, title="Linking service", description=DESCRIPTION, serves_without_kafka=True
+    )
     # Events are published right after the write that commits them; the shared relay
     # publishes whatever a crash leaves behind (adapters/outbox_dispatch.py).
     dispatch = ImmediateDispatch(runtime.publisher, lease_seconds=settings.outbox_lease_seconds)
