@@ -13,15 +13,19 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # faster than its Python server. Set to 0 to use the Python server instead.
 export DEVSTACK_BUILD_RUST_MONGO ?= 1
 
-.PHONY: run stop test unit contract integration faults bench lint topics schemas asyncapi vectors clean-data help
+.PHONY: run stop test unit contract integration faults bench lint lock topics schemas asyncapi vectors clean-data help
 
 help:
 	@sed -n '1,8p' Makefile
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency from the lock file, each checked against its hashes, then the project
+# itself without resolving anything (reproducible: `make lock` is the only thing that
+# moves a version).
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -81,6 +85,17 @@ bench: venv
 	$(PY) -m tools.devstack up
 	-$(PY) -m tools.devstack prune
 	set +e; $(PY) bench/run_all.py; rc=$$?; $(PY) -m tools.devstack down; exit $$rc
+
+# Re-resolve the lock files after a change of pyproject.toml's dependencies (needs PyPI):
+# requirements-dev.lock (everything, for make and CI) and requirements.lock (runtime only,
+# for the image), the same versions in both, with hashes, for Python 3.11 on any platform.
+UV_VERSION := 0.13.9
+lock:
+	@test -x .cache/uv/bin/uv || $(PYTHON) -m pip install -q --target .cache/uv uv==$(UV_VERSION)
+	.cache/uv/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --generate-hashes --no-header -o requirements-dev.lock
+	.cache/uv/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	  --generate-hashes --no-header -c requirements-dev.lock -o requirements.lock
 
 clean-data: stop
 	rm -rf var/mongo-data var/kafka-data var/mail var/test-runs var/log
