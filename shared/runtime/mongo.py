@@ -40,6 +40,8 @@ def create_client(settings: ServiceSettings, **kwargs: Any) -> AsyncMongoClient[
         "appname": settings.service_name,
         "retryWrites": True,
     }
+    if settings.mongodb_tls_ca_file is not None:
+        options["tlsCAFile"] = str(settings.mongodb_tls_ca_file)
     options.update(kwargs)
     return AsyncMongoClient(settings.mongodb_uri.get_secret_value(), **options)
 

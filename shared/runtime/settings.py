@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
     #: Prefix of every database name (e.g. ``test_`` for an isolated test run).
     mongodb_database_prefix: str = ""
+    #: CA bundle that signed the MongoDB members' certificates (TLS to the database:
+    #: the URI says ``tls=true``/``ssl=true``); unset: the system CAs.
+    mongodb_tls_ca_file: Path | None = None
 
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str | None = None

@@ -6,6 +6,7 @@ without MongoDB. Dependency states are stubbed here (unit test, no lifespan)."""
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -52,3 +53,19 @@ def test_nobody_is_ready_without_mongodb(service: str) -> None:
 def test_ready_without_degradation() -> None:
     body = client_with("linking", ALL_OK).get("/readyz").json()
     assert body == {"status": "ready", "checks": ALL_OK}
+
+
+def test_mongodb_tls_ca_file_reaches_the_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MONGODB_TLS_CA_FILE (components/mongodb-tls) becomes pymongo's tlsCAFile."""
+    from shared.runtime import mongo
+    from shared.runtime.settings import ServiceSettings
+
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(mongo, "AsyncMongoClient", lambda uri, **kw: seen.append(kw))
+    ca = tmp_path / "ca.crt"
+    mongo.create_client(ServiceSettings(mongodb_tls_ca_file=ca))
+    mongo.create_client(ServiceSettings())
+    assert seen[0]["tlsCAFile"] == str(ca)
+    assert "tlsCAFile" not in seen[1]

@@ -9,7 +9,9 @@ Steps, for ``deploy/k8s/base`` and every ``deploy/k8s/overlays/*``:
    and ACLs agree with ``shared.contracts.topics`` and each service's MongoDB user is
    confined to its database; for every overlay but ``local``, production rules
    (replication 3 / min.insync 2, ENVIRONMENT=production, no test clock);
-4. lint overlays with kube-score (its default checks, a few optional ones on; the
+4. alerts (alerts.py): promtool checks and unit-tests the rendered PrometheusRule; every
+   alert links to a runbook section; the alerts and dashboard query exported metrics;
+5. lint overlays with kube-score (its default checks, a few optional ones on; the
    exclusions are listed below with their reasons);
 
 plus: the generated KafkaTopic/KafkaUser files are up to date with the catalog.
@@ -32,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from tools.k8s_check import generate, rules, schemas
+from tools.k8s_check import alerts, generate, rules, schemas
 from tools.k8s_check.catalog import REPO_ROOT, Catalog, load_catalog
 
 #: Oldest Kubernetes the manifests support, and the newest schema set available.
@@ -75,7 +77,8 @@ class Report:
 
 
 def tool(name: str) -> str:
-    """Path of ``kustomize`` or ``kube-score``: $KUSTOMIZE/$KUBE_SCORE or .cache/bin."""
+    """Path of ``kustomize``, ``kube-score`` or ``promtool``: $KUSTOMIZE/$KUBE_SCORE/
+    $PROMTOOL or .cache/bin."""
     env = os.environ.get(name.upper().replace("-", "_"))
     path = Path(env) if env else BIN_DIR / name
     if not path.is_file():
@@ -142,7 +145,12 @@ def kube_score(name: str, text: str) -> list[str]:
 
 
 def check_target(
-    name: str, text: str, docs: list[dict[str, Any]], catalog: Catalog, lint: bool
+    name: str,
+    text: str,
+    docs: list[dict[str, Any]],
+    catalog: Catalog,
+    lint: bool,
+    monitoring_tests: Path | None = None,
 ) -> dict[str, list[str]]:
     """Every step but rendering, for one target."""
     out: dict[str, list[str]] = {}
@@ -177,11 +185,13 @@ def check_target(
                 ),
             ),
             ("mongodb users", lambda: rules.mongodb_users(target, catalog.services)),
+            ("external secrets", lambda: rules.external_secrets(target)),
         ]
         if production:
             checks += [
                 ("clock control", lambda: rules.clock_control_off(target)),
                 ("environment", lambda: rules.environment_is(target, "production")),
+                ("mongodb tls", lambda: rules.mongodb_tls(target)),
             ]
     found: list[str] = []
     for rule, check in checks:
@@ -191,6 +201,11 @@ def check_target(
             # A manifest too broken for the rule (schema errors say why): still a failure.
             found.append(f"rule {rule!r} could not run: {type(exc).__name__}: {exc}")
     out["rules"] = found
+    if any(d.get("kind") == "PrometheusRule" for d in docs):
+        findings = alerts.house_rules(docs)
+        if monitoring_tests is not None:
+            findings += alerts.promtool(docs, monitoring_tests, tool("promtool"))
+        out["alerts"] = findings
     if lint and name != "base":
         out["kube-score"] = kube_score(name, text)
     return out
@@ -222,7 +237,15 @@ def run(deploy_dir: Path, *, lint: bool = True, verbose: bool = False) -> Report
             continue
         report.add(f"render {name}", [])
         report.manifests += len(result)
-        jobs[name] = functools.partial(check_target, name, text, result, catalog, lint)
+        jobs[name] = functools.partial(
+            check_target,
+            name,
+            text,
+            result,
+            catalog,
+            lint,
+            deploy_dir / "k8s" / "components" / "monitoring" / "tests",
+        )
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = dict(zip(jobs, pool.map(_call, jobs.values()), strict=True))
     for name, steps in results.items():

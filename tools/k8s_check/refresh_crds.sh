@@ -90,7 +90,7 @@ module_dir() {  # module@version -> its extracted directory in the module cache
 dir="$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")"
 cp "$dir"/config/crd/standard/gateway.networking.k8s.io_{httproutes,referencegrants}.yaml "$out/gateway-api/"
 dir="$(module_dir "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION")"
-cp "$dir/deploy/crds/crd-certificates.yaml" "$out/cert-manager/"
+cp "$dir"/deploy/crds/crd-{certificates,issuers}.yaml "$out/cert-manager/"
 dir="$(module_dir "github.com/external-secrets/external-secrets@$EXTERNAL_SECRETS_VERSION")"
 cp "$dir/config/crds/bases/external-secrets.io_externalsecrets.yaml" "$out/external-secrets/"
 chmod u+w "$out"/{gateway-api,cert-manager,external-secrets}/*.yaml

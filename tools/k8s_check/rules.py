@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.runtime.limits import DEPENDENCY_WAIT_SECONDS
 from tools.k8s_check.catalog import SIS_GROUP_PREFIX, SIS_USER, Catalog
 
 Doc = dict[str, Any]
@@ -161,8 +162,18 @@ def _service_rules(target: Target, dep: Doc) -> list[str]:
         findings.append(f"{where}: livenessProbe must GET /healthz")
     if _http_get(c.get("readinessProbe")) != "/readyz":
         findings.append(f"{where}: readinessProbe must GET /readyz")
-    if not c.get("startupProbe"):
+    startup = c.get("startupProbe")
+    if not startup:
         findings.append(f"{where}: startupProbe missing")
+    else:
+        budget = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
+        needed = 2 * DEPENDENCY_WAIT_SECONDS  # MongoDB, then Kafka
+        if budget <= needed:
+            findings.append(
+                f"{where}: startupProbe allows {budget} s, start-up may wait {needed:.0f} s "
+                "for MongoDB and Kafka (shared/runtime/service.py): killed in a loop "
+                "during an outage"
+            )
     if not (c.get("lifecycle") or {}).get("preStop"):
         findings.append(f"{where}: preStop hook missing (graceful shutdown)")
     grace = pod.get("terminationGracePeriodSeconds", 30)
@@ -595,3 +606,83 @@ def _overlaps(kind: str, value: str, path: str) -> bool:
         or prefix.startswith(path.rstrip("/") + "/")
         or prefix == ""
     )
+
+
+def _referenced_secrets(target: Target) -> dict[str, str]:
+    """Secret name -> who needs it: the Deployments' env, envFrom and volumes (optional
+    references aside) and the MongoDB users' passwords."""
+    needed: dict[str, str] = {}
+    for dep in target.of_kind("Deployment"):
+        who = f"Deployment/{dep['metadata']['name']}"
+        pod = _pod(dep)
+        for c in (pod.get("containers") or []) + (pod.get("initContainers") or []):
+            for src in c.get("envFrom") or []:
+                ref = src.get("secretRef")
+                if ref and not ref.get("optional"):
+                    needed.setdefault(ref["name"], who)
+            for env in c.get("env") or []:
+                ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+                if ref and not ref.get("optional"):
+                    needed.setdefault(ref["name"], who)
+        for vol in pod.get("volumes") or []:
+            ref = vol.get("secret")
+            if ref and not ref.get("optional"):
+                needed.setdefault(ref["secretName"], who)
+    for mdb in target.of_kind("MongoDBCommunity"):
+        for user in mdb["spec"].get("users") or []:
+            ref = user.get("passwordSecretRef") or {}
+            if ref.get("name"):
+                needed.setdefault(ref["name"], f"MongoDBCommunity/{mdb['metadata']['name']}")
+    return needed
+
+
+def _operator_secrets(target: Target) -> set[str]:
+    """Secrets the Strimzi and MongoDB operators and cert-manager write themselves."""
+    written = {f"{k['metadata']['name']}-cluster-ca-cert" for k in target.of_kind("Kafka")}
+    written |= {c["spec"]["secretName"] for c in target.of_kind("Certificate")}
+    written |= {u["metadata"]["name"] for u in target.of_kind("KafkaUser")}
+    for mdb in target.of_kind("MongoDBCommunity"):
+        for user in mdb["spec"].get("users") or []:
+            if user.get("connectionStringSecretName"):
+                written.add(user["connectionStringSecretName"])
+    return written
+
+
+def external_secrets(target: Target) -> list[str]:
+    """With components/external-secrets, every Secret the portal needs comes from an
+    ExternalSecret or an operator: nothing is left to create by hand."""
+    produced = {
+        ((es.get("spec") or {}).get("target") or {}).get("name") or es["metadata"]["name"]
+        for es in target.of_kind("ExternalSecret")
+    }
+    if not produced:
+        return []
+    written = _operator_secrets(target)
+    return [
+        f"Secret {name} (needed by {who}): neither an operator nor an ExternalSecret writes it"
+        for name, who in sorted(_referenced_secrets(target).items())
+        if name not in produced and name not in written
+    ]
+
+
+def mongodb_tls(target: Target) -> list[str]:
+    """Production: TLS required on the replica set, and every service trusts its CA."""
+    found: list[str] = []
+    for mdb in target.of_kind("MongoDBCommunity"):
+        tls = (mdb["spec"].get("security") or {}).get("tls") or {}
+        if not tls.get("enabled") or tls.get("optional"):
+            found.append(
+                f"MongoDBCommunity/{mdb['metadata']['name']}: TLS must be enabled and "
+                "required in production (components/mongodb-tls)"
+            )
+        elif target.of_kind("Deployment"):
+            for dep in target.of_kind("Deployment"):
+                if dep["metadata"]["name"] not in SERVICE_PORTS:
+                    continue
+                env = {e["name"] for e in _pod(dep)["containers"][0].get("env") or []}
+                if "MONGODB_TLS_CA_FILE" not in env:
+                    found.append(
+                        f"Deployment/{dep['metadata']['name']}: MONGODB_TLS_CA_FILE unset "
+                        "while MongoDB requires TLS"
+                    )
+    return found
