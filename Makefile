@@ -53,8 +53,12 @@ asyncapi: venv
 vectors: venv
 	$(PY) -m shared.runtime.cli vectors export
 
+# mypy: the code (shared, services, tools); the tests are not type-checked yet.
+MYPY := $(PY) -m mypy shared services tools --exclude '/tests/'
+
 lint: venv
 	$(PY) -m ruff check .
+	$(MYPY)
 
 # Unit and contract tests need nothing running.
 unit: venv
@@ -63,10 +67,11 @@ unit: venv
 contract: venv
 	$(PY) -m pytest -q tests/contract
 
-# The whole suite: lint, unit, contract, k8s manifests, integration on the real stack.
+# The whole suite: lint, types, unit, contract, k8s manifests, integration on the real stack.
 # The stack is stopped afterwards whatever the outcome; the exit code is pytest's.
 test: venv
 	$(PY) -m ruff check .
+	$(MYPY)
 	$(MAKE) --no-print-directory k8s-check
 	$(PY) -m tools.devstack up
 	-$(PY) -m tools.devstack prune

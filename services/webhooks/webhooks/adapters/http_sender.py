@@ -55,7 +55,9 @@ def _ms(started: float) -> int:
 
 def resolve(host: str, port: int) -> Iterable[str]:
     """Every address ``host`` resolves to (blocking; see :func:`resolve_async`)."""
-    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    return sorted(
+        {str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+    )
 
 
 async def resolve_async(host: str, port: int) -> list[str]:
