@@ -6,12 +6,12 @@ K8S_CHECK_PYTHON ?= $(K8S_CHECK_ROOT)/.venv/bin/python
 
 .PHONY: k8s-check k8s-check-install k8s-check-test k8s-generate
 
-## Render every overlay, validate schemas (Kubernetes + Strimzi/MongoDB CRDs), house
-## rules, topic catalog and ACLs, kube-score.
+## Render every overlay, validate schemas (Kubernetes + vendored CRDs), house
+## rules, topic catalog and ACLs, alerts (promtool), kube-score.
 k8s-check: k8s-check-install
 	cd $(K8S_CHECK_ROOT) && $(K8S_CHECK_PYTHON) -m tools.k8s_check
 
-## Build kustomize and kube-score into .cache/bin (first run only; needs the Go proxy).
+## Build kustomize, kube-score and promtool into .cache/bin (first run only; needs the Go proxy).
 k8s-check-install:
 	@PYTHON=$(K8S_CHECK_PYTHON) $(K8S_CHECK_ROOT)/tools/k8s_check/install.sh
 
