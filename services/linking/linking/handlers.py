@@ -375,6 +375,7 @@ async def release_held_approvals(deps: Deps, account_id: str) -> int:
         released += 1
     if released:
         log.info("link.approvals_released", account_id=account_id, count=released)
+        await announce_contact_change(deps, account_id)
     return released
 
 
@@ -412,6 +413,14 @@ async def announce_contact_change(deps: Deps, account_id: str) -> int:
     if published:
         log.info("guardian.contact_announced", account_id=account_id, links=published)
     return published
+
+
+async def _contact_since_approval(deps: Deps, link: Link) -> None:
+    """After announcing an approval: if the guardian's contact changed while it was being
+    decided (read before, written after the profile consumer looked for approved links),
+    tell the SIS now rather than at the next change."""
+    if link.announced:
+        await announce_contact_change(deps, link.account_id)
 
 
 # --- guardian use cases ---------------------------------------------------------------
@@ -498,6 +507,7 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
         if link.held:
             await release_held_approvals(deps, account_id)
             return await deps.links.get(link.link_id) or link
+        await _contact_since_approval(deps, link)
         return link
     # Lost a race with a concurrent request for the same student.
     existing = await deps.links.find_live(account_id, entry.school_id, entry.student_id)
@@ -570,6 +580,7 @@ async def _approve_existing(
     if link.held:
         await release_held_approvals(deps, link.account_id)
         return await _load(deps, link.link_id)
+    await _contact_since_approval(deps, link)
     return link
 
 
@@ -697,6 +708,7 @@ async def approve_link(
     if link.held:
         await release_held_approvals(deps, link.account_id)
         return StaffDecision(await _load(deps, link_id), guardian)
+    await _contact_since_approval(deps, link)
     return StaffDecision(link, guardian)
 
 

@@ -195,3 +195,27 @@ def test_phones_from_older_events_get_their_e164_form() -> None:
     contact = guardian.contact()
     assert [p.e164 for p in contact.phones] == ["+19045550100", None]
     assert contact.address is None and contact.emergency_phone is None
+
+
+async def test_a_change_made_while_the_approval_is_written_is_not_lost(world: World) -> None:
+    """The profile consumer looks for approved links before the approval is saved, and the
+    approval carries the contact it read before the change: the approval re-checks."""
+    world.guardians.verified("acct-1")
+    link_id = await _link(world, "acct-1", "90966666", "pena", approve=False)
+    save = world.links.save
+
+    async def save_after_a_profile_change(link: Any, version: int, events: Any) -> bool:
+        if link.status == LinkStatus.APPROVED and not world.links.of_type("LinkApproved"):
+            # the consumer runs now: it updates the projection and finds no approved link
+            await handlers.on_profile_updated(
+                world.deps, envelope(profile("acct-1", world.clock.now, locale="ht"))
+            )
+            assert not _updates(world)
+        return await save(link, version, events)
+
+    world.links.save = save_after_a_profile_change  # type: ignore[method-assign]
+    await handlers.approve_link(world.deps, STAFF, link_id, id_document_type="passport")
+    (approved,) = world.links.of_type("LinkApproved")
+    assert approved.locale == "en"  # what the approval read
+    (update,) = _updates(world)
+    assert update.link_id == link_id and update.locale == "ht" and "locale" in update.changed
