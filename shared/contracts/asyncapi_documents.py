@@ -439,6 +439,9 @@ EVENT_MEANINGS: dict[str, str] = {
     "deleted): no access; close any pending record.",
     "LinkExpired": "A pending in-person request passed its deadline unapproved: no access; "
     "close any pending record.",
+    "GuardianContactUpdated": "The guardian of an approved link changed contact details or "
+    "consents (phones, SMS consent, emergency phone, address, secondary email, name, "
+    "language): replace the guardian's contact block; access is unchanged.",
 }
 
 _SIS_SUMMARIES: dict[Topic, str] = {
@@ -447,6 +450,8 @@ _SIS_SUMMARIES: dict[Topic, str] = {
     Topic.LINK_REVOKED: "Remove the guardian's access to the student.",
     Topic.LINK_WITHDRAWN: "A pending request was withdrawn: close any pending record.",
     Topic.LINK_EXPIRED: "A pending request expired unapproved: close any pending record.",
+    Topic.GUARDIAN_CONTACT_UPDATED: "Replace a linked guardian's contact block (phones, "
+    "SMS consent, address, ...).",
 }
 
 

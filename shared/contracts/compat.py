@@ -2,43 +2,30 @@
 
 An event version may only grow: every field an old consumer knows keeps its name, type
 and requiredness, and any new field is optional. Anything else needs a new version.
+The rule applies at every depth: a nested object (``LinkApproved.guardian``, each of its
+``phones[]``) may gain optional fields, and nothing else.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+Schema = dict[str, Any]
 
-def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+
+def _resolve(schema: Schema, node: Schema) -> Schema:
     ref = node.get("$ref")
     if ref and ref.startswith("#/$defs/"):
         return _resolve(schema, schema.get("$defs", {})[ref.split("/")[-1]])
     return node
 
 
-def _shape(schema: dict[str, Any], node: dict[str, Any], depth: int = 0) -> Any:
-    """A comparable summary of a property's type (resolving references)."""
-    node = _resolve(schema, node)
-    if depth > 6:
-        return "…"
-    if "anyOf" in node:
-        return (
-            "anyOf",
-            tuple(sorted(map(str, (_shape(schema, n, depth + 1) for n in node["anyOf"])))),
-        )
-    if node.get("type") == "array":
-        return ("array", _shape(schema, node.get("items", {}), depth + 1))
-    if node.get("type") == "object" or "properties" in node:
-        props = node.get("properties", {})
-        return (
-            "object",
-            tuple(
-                sorted(
-                    (k, _shape(schema, v, depth + 1), k in node.get("required", []))
-                    for k, v in props.items()
-                )
-            ),
-        )
+def _is_object(node: Schema) -> bool:
+    return node.get("type") == "object" or "properties" in node
+
+
+def _leaf(node: Schema) -> Any:
+    """A comparable summary of a node that is neither an object, an array nor a union."""
     if "enum" in node:
         return ("enum", tuple(sorted(map(str, node["enum"]))))
     if "const" in node:
@@ -46,20 +33,81 @@ def _shape(schema: dict[str, Any], node: dict[str, Any], depth: int = 0) -> Any:
     return (node.get("type"), node.get("format"))
 
 
-def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Why ``new`` is not a compatible evolution of ``old`` (empty when it is)."""
-    problems: list[str] = []
+def _kind(node: Schema) -> str:
+    if "anyOf" in node:
+        return "anyOf"
+    if node.get("type") == "array":
+        return "array"
+    if _is_object(node):
+        return "object"
+    return "leaf"
+
+
+def _compare(
+    old_root: Schema,
+    old: Schema,
+    new_root: Schema,
+    new: Schema,
+    path: str,
+    problems: list[str],
+    depth: int = 0,
+) -> None:
+    """Append to ``problems`` why ``new`` (at ``path``) cannot replace ``old``."""
+    old, new = _resolve(old_root, old), _resolve(new_root, new)
+    if depth > 8:
+        return
+    kind = _kind(old)
+    if kind != _kind(new):
+        problems.append(f"field {path!r} changed type")
+        return
+    if kind == "anyOf":
+        old_branches, new_branches = old["anyOf"], new["anyOf"]
+        if len(old_branches) != len(new_branches):
+            problems.append(f"field {path!r} changed type")
+            return
+        for o, n in zip(old_branches, new_branches, strict=True):
+            _compare(old_root, o, new_root, n, path, problems, depth + 1)
+        return
+    if kind == "array":
+        _compare(
+            old_root, old.get("items", {}), new_root, new.get("items", {}), f"{path}[]",
+            problems, depth + 1,
+        )
+        return
+    if kind == "object":
+        _compare_objects(old_root, old, new_root, new, f"{path}.", problems, depth + 1)
+        return
+    if _leaf(old) != _leaf(new):
+        problems.append(f"field {path!r} changed type")
+
+
+def _compare_objects(
+    old_root: Schema,
+    old: Schema,
+    new_root: Schema,
+    new: Schema,
+    prefix: str,
+    problems: list[str],
+    depth: int = 0,
+) -> None:
     old_props, new_props = old.get("properties", {}), new.get("properties", {})
     old_req, new_req = set(old.get("required", [])), set(new.get("required", []))
     for name, node in old_props.items():
         if name not in new_props:
-            problems.append(f"field {name!r} removed")
+            problems.append(f"field {prefix + name!r} removed")
             continue
-        if _shape(old, node) != _shape(new, new_props[name]):
-            problems.append(f"field {name!r} changed type")
+        _compare(old_root, node, new_root, new_props[name], prefix + name, problems, depth)
     for name in sorted(old_req - new_req):
         if name in new_props:
-            problems.append(f"field {name!r} no longer required (old consumers rely on it)")
+            problems.append(
+                f"field {prefix + name!r} no longer required (old consumers rely on it)"
+            )
     for name in sorted(new_req - old_req):
-        problems.append(f"new field {name!r} is required (old producers do not send it)")
+        problems.append(f"new field {prefix + name!r} is required (old producers do not send it)")
+
+
+def breaking_changes(old: Schema, new: Schema) -> list[str]:
+    """Why ``new`` is not a compatible evolution of ``old`` (empty when it is)."""
+    problems: list[str] = []
+    _compare_objects(old, old, new, new, "", problems)
     return problems

@@ -58,21 +58,47 @@ class StudentClaim(Model):
     student_last_name: str
 
 
+PhoneKind = Literal["mobile", "home", "work"]
+
+
 class Phone(Model):
     """One guardian phone, as the SIS needs it."""
 
-    kind: Literal["mobile", "home", "work"]
+    kind: PhoneKind
+    #: The digits the guardian typed (no formatting), as first published.
     number: str
     extension: str | None = None
     unlisted: bool = False
+    #: Addition: the number in E.164 (``+19045550100``); null when it cannot be written so
+    #: (a 7-digit local number without its area code).
+    e164: str | None = None
+    #: Addition: the guardian's consent to text messages on this number (mobile only);
+    #: null when the producer did not say.
+    sms: bool | None = None
+
+
+class PostalAddress(Model):
+    """The guardian's postal address (US: two-letter state, ZIP or ZIP+4)."""
+
+    street: str
+    apt: str | None = None
+    city: str
+    state: str
+    zip: str
 
 
 class GuardianContact(Model):
-    """Who the guardian is, for the SIS: name, email and phones."""
+    """Who the guardian is, for the SIS: name, email and phones; and, added for the SIS
+    (issue 20), the whole contact block the guardian keeps up to date: which phone to call
+    in an emergency, the secondary email and the postal address. A field is null when
+    the guardian gave none (or, in an event recorded before the addition, unknown)."""
 
     name: str
     email: str
     phones: list[Phone] = Field(default_factory=list)
+    emergency_phone: PhoneKind | None = None
+    secondary_email: str | None = None
+    address: PostalAddress | None = None
 
 
 class StudentRef(Model):
@@ -105,6 +131,10 @@ class AccountCreated(Event):
     created_at: AwareDatetime
     student_claims: list[StudentClaim] = Field(default_factory=list)
     phones: list[Phone] = Field(default_factory=list)
+    # Additions: the rest of the contact block, which linking passes on to the SIS.
+    emergency_phone: PhoneKind | None = None
+    secondary_email: str | None = None
+    address: PostalAddress | None = None
 
 
 class EmailVerificationRequested(Event):
@@ -203,6 +233,11 @@ class AccountProfileUpdated(Event):
         default_factory=NotificationPreferences
     )
     updated_at: AwareDatetime
+    # Additions: the rest of the contact block, which linking passes on to the SIS. An
+    # event without these keys (an older identity) says nothing about them.
+    emergency_phone: PhoneKind | None = None
+    secondary_email: str | None = None
+    address: PostalAddress | None = None
 
 
 # --- linking --------------------------------------------------------------------------
@@ -239,6 +274,27 @@ class LinkApproved(Event):
     approved_by: str
     approved_at: AwareDatetime
     id_document_type: str | None = None
+    locale: Locale = "en"
+
+
+class GuardianContactUpdated(Event):
+    """Addition (issue 20): the contact block of a guardian with an approved link changed
+    (phones, SMS consent, emergency phone, address, secondary email, name or language).
+    Published once per change for each announced approved link, keyed by ``link_id``
+    like every public link event, with the whole block as ``LinkApproved`` carries it."""
+
+    topic = Topic.GUARDIAN_CONTACT_UPDATED
+    key_field = "link_id"
+    link_id: str
+    account_id: str
+    student_id: str
+    school_id: str
+    guardian: GuardianContact
+    #: Which parts differ from what this link last announced: ``name``, ``email``,
+    #: ``phones``, ``emergency_phone``, ``secondary_email``, ``address``, ``locale``.
+    changed: list[str] = Field(default_factory=list)
+    #: When the guardian made the change (identity's time).
+    updated_at: AwareDatetime
     locale: Locale = "en"
 
 
@@ -337,6 +393,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LinkDenied,
         LinkRevoked,
         LinkWithdrawn,
+        GuardianContactUpdated,
         LinkExpired,
         InactivityTimeout,
         LinkExpiryReminder,

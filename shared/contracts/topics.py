@@ -41,6 +41,9 @@ class Topic(StrEnum):
     # (linking) addition: a pending request withdrawn by the guardian or dropped because the
     # account was deleted, so that timers can be cancelled (docs/services/linking.md).
     LINK_WITHDRAWN = "LinkWithdrawn"
+    # (SIS kit, issue 20) addition: a linked guardian's contact details or consents changed;
+    # public, so the SIS keeps phones, SMS consent and address current after approval.
+    GUARDIAN_CONTACT_UPDATED = "GuardianContactUpdated"
 
 
 def topic_name(topic: Topic | str, prefix: str = "") -> str:
@@ -80,6 +83,7 @@ PRODUCERS: dict[Topic, str] = {
     T.LINK_DENIED: "linking",
     T.LINK_REVOKED: "linking",
     T.LINK_WITHDRAWN: "linking",
+    T.GUARDIAN_CONTACT_UPDATED: "linking",
     T.LINK_EXPIRED: "scheduler",
     T.INACTIVITY_TIMEOUT: "scheduler",
     T.LINK_EXPIRY_REMINDER: "scheduler",
@@ -141,7 +145,8 @@ SECRET_TOPICS: frozenset[Topic] = frozenset(
 
 #: The public topics an SIS consumer may read (Kafka ACLs of the `sis` user, the SIS
 #: AsyncAPI document, webhooks). LinkExpired was added so that the SIS can close a
-#: pending record it learnt of; only ever add to this set.
+#: pending record it learnt of, GuardianContactUpdated so that the SIS keeps a linked
+#: guardian's phones, consents and address current; only ever add to this set.
 SIS_TOPICS: frozenset[Topic] = frozenset(
     {
         T.LINK_APPROVED,
@@ -149,6 +154,7 @@ SIS_TOPICS: frozenset[Topic] = frozenset(
         T.LINK_REVOKED,
         T.LINK_WITHDRAWN,
         T.LINK_EXPIRED,
+        T.GUARDIAN_CONTACT_UPDATED,
     }
 )
 

@@ -23,12 +23,14 @@ from shared.contracts.envelope import encode
 from shared.contracts.events import (
     Event,
     GuardianContact,
+    GuardianContactUpdated,
     LinkApproved,
     LinkDenied,
     LinkExpired,
     LinkRevoked,
     LinkWithdrawn,
     Phone,
+    PostalAddress,
     StudentRef,
 )
 
@@ -58,13 +60,19 @@ def _t(text: str) -> datetime:
 
 _LINK = "6f1c2a7e-3b0d-4c55-9a1e-2f8d7c4b5a10"
 _ACCOUNT = "a4e8b9c2-51f3-4d6a-8e7b-0c9d1f2a3b4c"
+_ADDRESS = PostalAddress(
+    street="111 Street Dr.", apt=None, city="Jacksonville", state="FL", zip="32207"
+)
 _GUARDIAN = GuardianContact(
     name="Jenny Denny",
     email="jenny.denny@example.net",
     phones=[
-        Phone(kind="mobile", number="9045550100", unlisted=True),
-        Phone(kind="work", number="9045550199", extension="12"),
+        Phone(kind="mobile", number="9045550100", unlisted=True, e164="+19045550100", sms=False),
+        Phone(kind="work", number="9045550199", extension="12", e164="+19045550199"),
     ],
+    emergency_phone="mobile",
+    secondary_email=None,
+    address=_ADDRESS,
 )
 
 SAMPLES: list[Sample] = [
@@ -103,6 +111,34 @@ SAMPLES: list[Sample] = [
         source="linking",
         event_id="7c3a9e1f-2d4b-4a6c-8e0f-1a2b3c4d5e6f",
         time=_t("2026-11-25T09:30:00+00:00"),
+    ),
+    Sample(
+        name="phone-and-sms-consent",
+        summary="The guardian of an approved link changed the mobile number and agreed to "
+        "text messages: replace the contact block.",
+        event=GuardianContactUpdated(
+            link_id=_LINK,
+            account_id=_ACCOUNT,
+            student_id="90966666",
+            school_id="0123",
+            guardian=GuardianContact(
+                name="Jenny Denny",
+                email="jenny.denny@example.net",
+                phones=[
+                    Phone(kind="mobile", number="9045550142", e164="+19045550142", sms=True),
+                    Phone(kind="home", number="9045550142", e164="+19045550142"),
+                ],
+                emergency_phone="mobile",
+                secondary_email="jenny.work@example.org",
+                address=_ADDRESS,
+            ),
+            changed=["phones", "secondary_email"],
+            updated_at=_t("2026-11-30T18:20:41.503000+00:00"),
+            locale="es",
+        ),
+        source="linking",
+        event_id="1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9",
+        time=_t("2026-11-30T18:20:41.503000+00:00"),
     ),
     Sample(
         name="denied",

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from linking.adapters.mongo_store import MongoStore
@@ -104,6 +105,7 @@ def pending(link_id: str, account: str = "a2") -> Link:
         student_id="S1",
         requested_at=NOW,
         deadline_days=21,
+        tz=ZoneInfo("America/New_York"),
         by=account,
     )
 
@@ -203,3 +205,60 @@ async def test_status_change_and_events_are_one_write(store: MongoStore) -> None
     assert [e["topic"] for e in doc["_outbox"]] == ["LinkRequested", "LinkRequested"]
     assert doc["_outbox_since"] is not None
     assert (await links.get("l-5")).status == LinkStatus.WITHDRAWN  # type: ignore[union-attr]
+
+
+async def test_contact_block_is_projected_and_announced_digests_are_kept(
+    store: MongoStore,
+) -> None:
+    """Issue 20: the whole contact block is kept; an event from an older identity (no
+    such keys) keeps it; an explicit null clears a field; erasure removes it; a link keeps
+    the digests of the contact it announced."""
+    from linking.domain.model import LinkMethod
+
+    from shared.contracts.events import PostalAddress
+
+    g = store.guardians
+    address = PostalAddress(street="1 A St", apt="2B", city="Jacksonville", state="FL", zip="32207")
+    await g.record_created(AccountCreated(
+        account_id="c1", email="c1@example.net", first_name="Jenny", last_name="Denny",
+        locale="es", created_at=NOW,
+        phones=[Phone(kind="mobile", number="9045550100", e164="+19045550100", sms=True)],
+        emergency_phone="mobile", secondary_email="c1.work@example.org", address=address,
+    ))
+    contact = (await g.get("c1")).contact()  # type: ignore[union-attr]
+    assert contact.address == address and contact.emergency_phone == "mobile"
+    assert contact.secondary_email == "c1.work@example.org" and contact.phones[0].sms is True
+
+    older_identity = AccountProfileUpdated.model_validate({
+        "account_id": "c1", "first_name": "Jenny", "last_name": "Denny", "locale": "es",
+        "phones": [{"kind": "mobile", "number": "9045550142"}],
+        "updated_at": (NOW + timedelta(hours=1)).isoformat(),
+    })
+    await g.record_profile(older_identity)
+    kept = (await g.get("c1")).contact()  # type: ignore[union-attr]
+    assert kept.address == address and kept.secondary_email == "c1.work@example.org"
+    assert kept.phones[0].e164 == "+19045550142"  # derived for an older event's phone
+
+    await g.record_profile(profile("c1", "Jenny", NOW + timedelta(hours=2)).model_copy(
+        update={"secondary_email": None}
+    ))
+    cleared = (await g.get("c1")).contact()  # type: ignore[union-attr]
+    assert cleared.secondary_email is None and cleared.address == address
+
+    guardian = await g.get("c1")
+    assert guardian is not None
+    link = Link.approved_at_once(
+        link_id=str(uuid.uuid4()), account_id="c1", school_id="0123", student_id="S9",
+        method=LinkMethod.ACTIVATION_CODE, at=NOW, by="staff-1", guardian_verified=True,
+    )
+    link.mark_announced(NOW)
+    link.contact_digest = guardian.contact_digest()
+    assert await store.links.add(link, [])
+    stored = await store.links.get(link.link_id)
+    assert stored is not None and stored.announced
+    assert stored.contact_digest == guardian.contact_digest()
+
+    await g.erase("c1", NOW)
+    gone = await g.get("c1")
+    assert gone is not None and gone.address is None and gone.secondary_email is None
+    assert gone.emergency_phone is None

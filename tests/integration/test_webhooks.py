@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from shared.contracts.envelope import encode
-from shared.contracts.events import LinkApproved, LinkRevoked
+from shared.contracts.events import GuardianContactUpdated, LinkApproved, LinkRevoked
 from shared.contracts.vectors import SAMPLES
 from tests.harness import ROOT, Portal, new_portal, start_portal, stop_portal, wait_until
 from tests.integration.webhook_receiver import Receiver, self_signed_certificate
@@ -76,7 +76,8 @@ def endpoint(hooks: Portal, receiver: Receiver) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr
     registered = json.loads(done.stdout)
     assert registered["event_types"] == sorted(
-        ["LinkApproved", "LinkDenied", "LinkExpired", "LinkRevoked", "LinkWithdrawn"]
+        ["LinkApproved", "LinkDenied", "LinkExpired", "LinkRevoked", "LinkWithdrawn",
+         "GuardianContactUpdated"]
     )
     receiver.secrets.append(registered["secret"])
     return dict(registered)
@@ -285,3 +286,26 @@ def test_bad_configuration_is_refused(hooks: Portal) -> None:
     # Nothing was registered by the refused commands.
     listed = cli(hooks, "endpoint", "list").stdout
     assert "sis.example.org" not in listed and "10.20.30.40" not in listed
+
+
+async def test_contact_change_is_delivered_in_order_after_the_approval(
+    hooks: Portal, receiver: Receiver, endpoint: dict[str, Any]
+) -> None:
+    """Issue 20: GuardianContactUpdated is delivered like the link events, after its
+    link's approval, with the whole contact block as data."""
+    link = str(uuid.uuid4())
+    base = next(s.event for s in SAMPLES if s.name == "phone-and-sms-consent")
+    assert isinstance(base, GuardianContactUpdated)
+    update = base.model_copy(update={"link_id": link, "updated_at": datetime.now(UTC)})
+    ids = [await publish(hooks, approved(link)), await publish(hooks, update)]
+    wait_accepted(receiver, set(ids))
+    accepted = [r for r in receiver.accepted() if r.headers["webhook-id"] in ids]
+    assert all(r.valid_signature for r in accepted)
+    order = [r.headers["webhook-id"] for r in accepted]
+    assert order.index(ids[0]) < order.index(ids[1])
+    body = next(r.event for r in accepted if r.headers["webhook-id"] == ids[1])
+    assert body["type"] == "GuardianContactUpdated" and body["subject"] == link
+    assert body["dataschema"] == "urn:guardian-portal:schema:GuardianContactUpdated:v1"
+    mobile = body["data"]["guardian"]["phones"][0]
+    assert mobile["e164"] == "+19045550142" and mobile["sms"] is True
+    assert body["data"]["guardian"]["address"]["zip"] == "32207"

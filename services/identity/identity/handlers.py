@@ -49,6 +49,7 @@ from identity.domain.validation import (
     ValidationFailed,
     answers_secret,
     check_answers,
+    contact_for_event,
     password_errors,
     phones_for_event,
     user_inputs_for,
@@ -174,6 +175,7 @@ class IdentityService:
                 last_name=reg.last_name, locale=reg.locale, created_at=now,
                 student_claims=[StudentClaim(**c) for c in reg.student_claims],
                 phones=phones_for_event(reg.phones),
+                **contact_for_event(doc),
             ),
             EmailVerificationRequested(
                 account_id=account_id, email=reg.email, locale=reg.locale,
@@ -385,6 +387,7 @@ class IdentityService:
                 **(merged.get("notification_preferences") or {})
             ),
             updated_at=now,
+            **contact_for_event(merged),
         )
         if not await self.repo.update_profile(acc["_id"], fields, now, [event]):
             raise Refusal(401, "session_invalid")

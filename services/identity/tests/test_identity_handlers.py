@@ -360,3 +360,31 @@ async def test_purge_erases_only_old_never_verified_accounts() -> None:
     assert last(repo, "AccountDeleted").reason == "unverified"
     assert "old@example.net" not in repo.claims
     assert await service.purge_unverified() == 0
+
+
+# --- the contact block other services pass on to the SIS (issue 20) -------------------
+
+async def test_account_events_carry_the_whole_contact_block() -> None:
+    service, repo, *_ = make()
+    await service.register(registration(secondary_email="jd.work@example.org"), "1.2.3.4")
+    created = last(repo, "AccountCreated")
+    assert created.emergency_phone == "mobile" and created.secondary_email == "jd.work@example.org"
+    assert created.address.city == "Jacksonville" and created.address.apt is None
+    assert [(p.kind, p.e164, p.sms) for p in created.phones] == [("mobile", "+19045550100", False)]
+
+    service, repo, *_ = make()
+    account_id = await active(service, repo)
+    acc = repo.docs[account_id]
+    await service.update_profile(acc, UpdateProfile.model_validate(
+        {"phones": {"mobile": {"number": "(904) 555-0142", "sms": True},
+                    "home": {"same_as_mobile": True}, "emergency": "home"},
+         "secondary_email": None}))
+    event = last(repo, "AccountProfileUpdated")
+    assert [(p.kind, p.number, p.e164, p.sms) for p in event.phones] == [
+        ("mobile", "9045550142", "+19045550142", True),
+        ("home", "9045550142", "+19045550142", False),
+    ]
+    assert event.emergency_phone == "home" and event.secondary_email is None
+    assert event.address is not None and event.address.zip == "32207"  # unchanged, still sent
+    # the keys are sent even when null: a consumer tells "none" from "not said"
+    assert {"emergency_phone", "secondary_email", "address"} <= event.model_fields_set

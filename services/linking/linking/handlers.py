@@ -75,6 +75,7 @@ from shared.contracts.events import (
     AccountProfileUpdated,
     EmailVerified,
     Event,
+    GuardianContactUpdated,
     LinkApproved,
     LinkDenied,
     LinkExpired,
@@ -201,6 +202,22 @@ def link_approved(link: Link, guardian: Guardian) -> LinkApproved:
     )
 
 
+def guardian_contact_updated(
+    link: Link, guardian: Guardian, changed: Sequence[str], updated_at: datetime
+) -> GuardianContactUpdated:
+    """The event that keeps the SIS's copy of a linked guardian's contact current."""
+    return GuardianContactUpdated(
+        link_id=link.link_id,
+        account_id=link.account_id,
+        student_id=link.student_id,
+        school_id=link.school_id,
+        guardian=guardian.contact(),
+        changed=list(changed),
+        updated_at=updated_at,
+        locale=guardian.locale or "en",
+    )
+
+
 def link_denied(link: Link, guardian: Guardian | None) -> LinkDenied:
     assert link.decided_at is not None
     return LinkDenied(
@@ -248,6 +265,7 @@ def _approval_events(link: Link, guardian: Guardian | None, now: datetime) -> li
     if link.status != LinkStatus.APPROVED or link.held or guardian is None:
         return []
     link.mark_announced(now)
+    link.contact_digest = guardian.contact_digest()
     return [link_approved(link, guardian)]
 
 
@@ -350,13 +368,59 @@ async def release_held_approvals(deps: Deps, account_id: str) -> int:
         def release(current: Link, now: datetime = now) -> list[Event]:
             if not current.release(now):
                 return []
+            current.contact_digest = guardian.contact_digest()
             return [link_approved(current, guardian)]
 
         await _apply(deps, link, release)
         released += 1
     if released:
         log.info("link.approvals_released", account_id=account_id, count=released)
+        await announce_contact_change(deps, account_id)
     return released
+
+
+async def announce_contact_change(deps: Deps, account_id: str) -> int:
+    """Tell the SIS of a change of the guardian's contact block: one
+    ``GuardianContactUpdated`` per announced approved link whose last announced contact
+    differs from the current one (each through that link's outbox, guarded by its
+    version). Idempotent: a redelivered event finds every link up to date and publishes
+    nothing; after a crash half-way it completes the links not yet written. Returns the
+    number of events published."""
+    guardian = await deps.guardians.get(account_id)
+    if guardian is None or not guardian.can_receive_approvals:
+        return 0
+    digest = guardian.contact_digest()
+    published = 0
+    for link in await deps.links.for_account(account_id, statuses=[LinkStatus.APPROVED]):
+        if not link.announced or link.contact_digest == digest:
+            continue
+        now = deps.clock()
+        updated_at = guardian.contact_updated_at or now
+
+        def update(current: Link, now: datetime = now, updated_at: datetime = updated_at) -> list[Event]:
+            changed = current.update_contact(digest, now)
+            if not changed:
+                return []
+            return [guardian_contact_updated(current, guardian, changed, updated_at)]
+
+        before = link.version
+        try:
+            saved = await _apply(deps, link, update)
+        except LinkNotPending:
+            continue
+        if saved.version != before:
+            published += 1
+    if published:
+        log.info("guardian.contact_announced", account_id=account_id, links=published)
+    return published
+
+
+async def _contact_since_approval(deps: Deps, link: Link) -> None:
+    """After announcing an approval: if the guardian's contact changed while it was being
+    decided (read before, written after the profile consumer looked for approved links),
+    tell the SIS now rather than at the next change."""
+    if link.announced:
+        await announce_contact_change(deps, link.account_id)
 
 
 # --- guardian use cases ---------------------------------------------------------------
@@ -443,6 +507,7 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
         if link.held:
             await release_held_approvals(deps, account_id)
             return await deps.links.get(link.link_id) or link
+        await _contact_since_approval(deps, link)
         return link
     # Lost a race with a concurrent request for the same student.
     existing = await deps.links.find_live(account_id, entry.school_id, entry.student_id)
@@ -515,6 +580,7 @@ async def _approve_existing(
     if link.held:
         await release_held_approvals(deps, link.account_id)
         return await _load(deps, link.link_id)
+    await _contact_since_approval(deps, link)
     return link
 
 
@@ -642,6 +708,7 @@ async def approve_link(
     if link.held:
         await release_held_approvals(deps, link.account_id)
         return StaffDecision(await _load(deps, link_id), guardian)
+    await _contact_since_approval(deps, link)
     return StaffDecision(link, guardian)
 
 
@@ -925,6 +992,9 @@ async def on_account_created(deps: Deps, envelope: Envelope) -> None:
         return
     for index, claim in enumerate(event.student_claims):
         await _link_from_claim(deps, envelope.id, index, event, guardian, claim)
+    # Topics arrive in any order: a link may have been approved and announced (with the
+    # contact the token and EmailVerified gave) before this event brought the phones.
+    await announce_contact_change(deps, event.account_id)
 
 
 async def _link_from_claim(
@@ -995,10 +1065,12 @@ async def on_email_verified(deps: Deps, envelope: Envelope) -> None:
 
 
 async def on_profile_updated(deps: Deps, envelope: Envelope) -> None:
-    """Keep the guardian's name, locale and phones current."""
+    """Keep the guardian's contact current and tell the SIS of a change (once per change,
+    for each announced approved link)."""
     event = envelope.event
     assert isinstance(event, AccountProfileUpdated)
     await deps.guardians.record_profile(event)
+    await announce_contact_change(deps, event.account_id)
 
 
 async def on_sessions_ended(deps: Deps, envelope: Envelope) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from linking.domain.guardians import Guardian, GuardianIdentity
+from linking.domain.guardians import Guardian, GuardianIdentity, contact_fields
 from linking.domain.matching import id_key, name_key, student_doc_id
 from linking.domain.model import Link, LinkStatus
 from linking.domain.roster import RosterStudent, StoredStudent
@@ -210,8 +210,12 @@ class FakeGuardians:
             return None
         g = g or Guardian(event.account_id)
         g.email = event.email
-        g.first_name, g.last_name, g.locale = event.first_name, event.last_name, event.locale
-        g.phones = [p.model_dump() for p in event.phones]
+        if g.contact_updated_at is None or g.contact_updated_at <= event.created_at:
+            g.first_name, g.last_name, g.locale = event.first_name, event.last_name, event.locale
+            g.phones = [p.model_dump() for p in event.phones]
+            for name, value in contact_fields(event).items():
+                setattr(g, name, value)
+            g.contact_updated_at = event.created_at
         self.docs[event.account_id] = g
         return replace(g)
 
@@ -226,8 +230,14 @@ class FakeGuardians:
 
     async def record_profile(self, event: AccountProfileUpdated) -> None:
         g = self.docs.get(event.account_id)
-        if g and not g.deleted:
+        if g and not g.deleted and (
+            g.contact_updated_at is None or g.contact_updated_at < event.updated_at
+        ):
             g.first_name, g.last_name, g.locale = event.first_name, event.last_name, event.locale
+            g.phones = [p.model_dump() for p in event.phones]
+            for name, value in contact_fields(event).items():
+                setattr(g, name, value)
+            g.contact_updated_at = event.updated_at
 
     async def end_sessions(self, account_id: str, at: datetime) -> None:
         g = self.docs.setdefault(account_id, Guardian(account_id))

@@ -4,6 +4,7 @@ message code with parameters, translated at the edge), all reported at once."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
@@ -27,7 +28,8 @@ from identity.domain.normalise import (
 )
 from identity.domain.passwords import check_password
 from identity.domain.questions import QUESTIONS
-from shared.contracts.events import Phone
+from shared.contracts.events import Phone, PostalAddress
+from shared.contracts.phones import e164
 from shared.runtime.policy import DistrictPolicy, SecurityQuestionPolicy
 
 US_STATES = frozenset(
@@ -173,25 +175,41 @@ def check_phones(phones: Phones, errors: list[FieldError], prefix: str = "phones
 
 
 def phones_for_event(stored: dict[str, Any] | None) -> list[Phone]:
-    """The stored phones as the events' ``Phone`` list (home "same as mobile" resolved)."""
+    """The stored phones as the events' ``Phone`` list (home "same as mobile" resolved),
+    each with its E.164 form and SMS consent (only the mobile can consent to texts)."""
     if not stored:
         return []
     out: list[Phone] = []
     mobile = stored.get("mobile")
     if mobile:
-        out.append(Phone(kind="mobile", number=mobile["number"], unlisted=mobile["unlisted"]))
+        out.append(
+            Phone(kind="mobile", number=mobile["number"], unlisted=mobile["unlisted"],
+                  e164=e164(mobile["number"]), sms=bool(mobile.get("sms")))
+        )
     home = stored.get("home")
     if home:
         number = mobile["number"] if home.get("same_as_mobile") and mobile else home.get("number")
         if number:
-            out.append(Phone(kind="home", number=number, unlisted=home["unlisted"]))
+            out.append(Phone(kind="home", number=number, unlisted=home["unlisted"],
+                             e164=e164(number), sms=False))
     work = stored.get("work")
     if work:
         out.append(
             Phone(kind="work", number=work["number"], extension=work.get("extension"),
-                  unlisted=work["unlisted"])
+                  unlisted=work["unlisted"], e164=e164(work["number"]), sms=False)
         )
     return out
+
+
+def contact_for_event(account: Mapping[str, Any]) -> dict[str, Any]:
+    """The rest of the contact block the account events carry for the SIS (issue 20):
+    emergency phone, secondary email and postal address, as stored."""
+    address = account.get("address")
+    return {
+        "emergency_phone": (account.get("phones") or {}).get("emergency"),
+        "secondary_email": account.get("secondary_email"),
+        "address": PostalAddress.model_validate(address) if address else None,
+    }
 
 
 def check_address(address: Address, errors: list[FieldError], prefix: str = "address") -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from linking.domain.guardians import Guardian, GuardianIdentity
+from linking.domain.guardians import Guardian, GuardianIdentity, contact_fields
 from shared.contracts.events import AccountCreated, AccountProfileUpdated, EmailVerified
 
 _ALIVE = {"deleted": {"$ne": True}}
@@ -31,6 +31,10 @@ def doc_to_guardian(doc: Mapping[str, Any]) -> Guardian:
         last_name=doc.get("last_name"),
         locale=doc.get("locale") or "en",
         phones=list(doc.get("phones") or []),
+        emergency_phone=doc.get("emergency_phone"),
+        secondary_email=doc.get("secondary_email"),
+        address=doc.get("address"),
+        contact_updated_at=_aware(doc.get("profile_updated_at") or doc.get("account_created_at")),
         verified=bool(doc.get("verified")),
         verified_at=doc.get("verified_at"),
         deleted=bool(doc.get("deleted")),
@@ -99,6 +103,7 @@ class MongoGuardians:
                     "last_name": event.last_name,
                     "locale": event.locale,
                     "phones": [p.model_dump() for p in event.phones],
+                    **contact_fields(event),
                 }
             },
         )
@@ -134,6 +139,7 @@ class MongoGuardians:
                         "last_name": event.last_name,
                         "locale": event.locale,
                         "phones": [p.model_dump() for p in event.phones],
+                        **contact_fields(event),
                         "profile_updated_at": event.updated_at,
                     },
                     "$setOnInsert": {"verified": False},
@@ -177,6 +183,9 @@ class MongoGuardians:
                     "first_name": "",
                     "last_name": "",
                     "phones": "",
+                    "emergency_phone": "",
+                    "secondary_email": "",
+                    "address": "",
                     "locale": "",
                     "verified_at": "",
                 },

@@ -50,6 +50,7 @@ _STATE_FIELDS = (
     "id_document_type",
     "held",
     "released_at",
+    "contact_digest",
     "version",
     "audit",
 )
@@ -76,6 +77,7 @@ def link_to_doc(link: Link) -> dict[str, Any]:
         "id_document_type": link.id_document_type,
         "held": link.held,
         "released_at": link.released_at,
+        "contact_digest": dict(link.contact_digest),
         "version": link.version,
         "audit": list(link.audit),
     }
@@ -104,6 +106,7 @@ def doc_to_link(doc: dict[str, Any]) -> Link:
         reason=doc.get("reason"),
         held=bool(doc.get("held")),
         released_at=doc.get("released_at"),
+        contact_digest=dict(doc.get("contact_digest") or {}),
         version=int(doc.get("version", 0)),
         audit=list(doc.get("audit") or []),
     )

@@ -3,11 +3,49 @@ contact details for ``LinkApproved`` and whether the email is verified."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.contracts.events import GuardianContact, Phone
+from pydantic import BaseModel
+
+from shared.contracts.events import (
+    AccountCreated,
+    AccountProfileUpdated,
+    GuardianContact,
+    Phone,
+    PostalAddress,
+)
+from shared.contracts.phones import e164
+
+#: The parts of a guardian's contact block the SIS is told about when they change
+#: (``GuardianContactUpdated.changed``), in the order they are listed.
+CONTACT_PARTS = (
+    "name",
+    "email",
+    "phones",
+    "emergency_phone",
+    "secondary_email",
+    "address",
+    "locale",
+)
+
+#: Contact fields identity's events carry since issue 20; an event without the key (an
+#: older identity) says nothing about them, so the stored value is kept.
+CONTACT_FIELDS = ("emergency_phone", "secondary_email", "address")
+
+
+def contact_fields(event: AccountCreated | AccountProfileUpdated) -> dict[str, Any]:
+    """The contact fields ``event`` states (present in its data, even as null), as
+    stored."""
+    out: dict[str, Any] = {}
+    for name in CONTACT_FIELDS:
+        if name in event.model_fields_set:
+            value = getattr(event, name)
+            out[name] = value.model_dump() if isinstance(value, BaseModel) else value
+    return out
 
 
 @dataclass
@@ -20,6 +58,12 @@ class Guardian:
     last_name: str | None = None
     locale: str = "en"
     phones: list[dict[str, Any]] = field(default_factory=list)
+    #: The rest of the contact block (issue 20), as identity's events said.
+    emergency_phone: str | None = None
+    secondary_email: str | None = None
+    address: dict[str, Any] | None = None
+    #: When identity last changed the contact (the profile update, else the creation).
+    contact_updated_at: datetime | None = None
     verified: bool = False
     verified_at: datetime | None = None
     deleted: bool = False
@@ -33,14 +77,47 @@ class Guardian:
         return " ".join(p for p in (self.first_name, self.last_name) if p) or ""
 
     def contact(self) -> GuardianContact:
-        """The guardian contact carried by ``LinkApproved``."""
+        """The guardian contact carried by ``LinkApproved`` and ``GuardianContactUpdated``:
+        phones with their E.164 form (derived here when an older identity event did not
+        carry it) and SMS consent, emergency phone, secondary email and address."""
         phones = []
         for raw in self.phones:
             try:
-                phones.append(Phone.model_validate(raw))
+                phone = Phone.model_validate(raw)
             except ValueError:
                 continue
-        return GuardianContact(name=self.name, email=self.email or "", phones=phones)
+            if phone.e164 is None and e164(phone.number) is not None:
+                phone = phone.model_copy(update={"e164": e164(phone.number)})
+            phones.append(phone)
+        address = None
+        if self.address:
+            try:
+                address = PostalAddress.model_validate(self.address)
+            except ValueError:
+                address = None
+        emergency = self.emergency_phone if self.emergency_phone in ("mobile", "home", "work") else None
+        return GuardianContact(
+            name=self.name,
+            email=self.email or "",
+            phones=phones,
+            emergency_phone=emergency,  # type: ignore[arg-type]
+            secondary_email=self.secondary_email,
+            address=address,
+        )
+
+    def contact_digest(self) -> dict[str, str]:
+        """A short digest of each part of the contact block (:data:`CONTACT_PARTS`): a link
+        keeps the digests it last announced, so a change is published once and a
+        redelivered event publishes nothing. Digests, not values: no second copy of the
+        guardian's personal data in the link documents."""
+        block = self.contact().model_dump(mode="json")
+        block["locale"] = self.locale or "en"
+        return {
+            part: hashlib.sha256(
+                json.dumps(block.get(part), sort_keys=True).encode()
+            ).hexdigest()[:16]
+            for part in CONTACT_PARTS
+        }
 
     def accepts(self, identity: GuardianIdentity) -> bool:
         """False when the token was issued before the account's sessions were ended, or

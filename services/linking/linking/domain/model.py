@@ -94,6 +94,9 @@ class Link:
     #: Approved but not yet announced (guardian email not verified).
     held: bool = False
     released_at: datetime | None = None
+    #: Digests of the guardian's contact block as this link last announced it
+    #: (``LinkApproved``, then ``GuardianContactUpdated``); see ``Guardian.contact_digest``.
+    contact_digest: dict[str, str] = field(default_factory=dict)
     version: int = 0
     audit: list[dict[str, Any]] = field(default_factory=list)
 
@@ -226,6 +229,31 @@ class Link:
     def mark_announced(self, at: datetime) -> None:
         """The approval is announced together with the decision (guardian verified)."""
         self.released_at = at
+
+    @property
+    def announced(self) -> bool:
+        """Approved and announced to the SIS (``LinkApproved`` published)."""
+        return self.status == LinkStatus.APPROVED and not self.held and self.released_at is not None
+
+    def update_contact(self, digest: dict[str, str], at: datetime) -> list[str]:
+        """The guardian's contact block is now ``digest``: the parts that differ from what
+        this link last announced, recorded as announced now. Empty (and nothing changes)
+        when they are the same, or the link is not an announced approval: a pending,
+        held or ended link has nothing to tell the SIS, and ``LinkApproved`` will carry
+        the contact current at its release."""
+        if not self.announced:
+            return []
+        order = {part: i for i, part in enumerate(digest)}
+        changed = sorted(
+            (p for p in digest.keys() | self.contact_digest.keys()
+             if digest.get(p) != self.contact_digest.get(p)),
+            key=lambda p: (order.get(p, len(order)), p),
+        )
+        if not changed:
+            return []
+        self.contact_digest = dict(digest)
+        self._record("contact_updated", "system:identity", at, changed=changed)
+        return changed
 
     def deny(self, *, by: str, reason: str, at: datetime) -> None:
         """Deny a pending request with a reason."""

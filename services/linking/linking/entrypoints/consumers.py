@@ -24,7 +24,7 @@ def subscriptions(deps: Deps) -> dict[Topic, Handler]:
         await handlers.on_email_verified(deps, envelope)
 
     async def profile_updated(envelope: Envelope) -> None:
-        """Keep the guardian's name, locale and phones current."""
+        """Keep the guardian's contact current; tell the SIS of a change."""
         await handlers.on_profile_updated(deps, envelope)
 
     async def sessions_ended(envelope: Envelope) -> None:
