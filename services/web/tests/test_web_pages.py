@@ -115,9 +115,7 @@ def test_cookies_and_security_headers(identity: FakeIdentity, linking: FakeLinki
     assert local.headers["x-frame-options"] == "DENY"
     assert local.headers["referrer-policy"] == "no-referrer"
     assert local.headers["cache-control"] == "no-store"
-    production = make_client(
-        identity, linking, environment="production", web_secret_key="a-real-secret-value"
-    ).get("/sign-in")
+    production = make_client(identity, linking, environment="production").get("/sign-in")
     assert "secure" in production.headers["set-cookie"].lower()
     assert "max-age" in production.headers["strict-transport-security"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from shared.runtime.settings import ServiceSettings
 
@@ -21,8 +21,6 @@ class Settings(ServiceSettings):
     web_linking_url: str = "http://127.0.0.1:8002"
     #: Time-out of one API call.
     web_api_timeout_seconds: float = Field(default=15.0, gt=0)
-    #: Key of the signed language cookie and CSRF tokens (a real secret in production).
-    web_secret_key: SecretStr = SecretStr("local")
     #: Secure cookies (https only). Defaults to on in production, off for local http runs.
     web_cookie_secure: bool | None = None
     #: A wizard draft is kept this long after the guardian's last page.
