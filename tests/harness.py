@@ -155,8 +155,12 @@ class Portal:
     run_dir: Path
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     port_offset: int = 0
-    #: Where the email links point: the web front end when the run has one.
-    public_url: str = "http://localhost:8001"
+
+    @property
+    def public_url(self) -> str:
+        """Where the email links point (PORTAL_PUBLIC_URL): the run's web front end,
+        whether or not it is started (the browser tests add it to the running portal)."""
+        return f"http://127.0.0.1:{BASE_PORTS['web'] + self.port_offset}"
 
     @property
     def traces_file(self) -> Path:
@@ -232,8 +236,6 @@ def new_portal(names: Iterable[str] | None = None, *, port_offset: int = 0) -> P
     chosen = (
         list(names) if names is not None else [n for n in BASE_PORTS if n not in OPT_IN_SERVICES]
     )
-    if "web" in chosen:
-        portal.public_url = f"http://127.0.0.1:{BASE_PORTS['web'] + port_offset}"
     for name in chosen:
         portal.add(name)
     return portal

@@ -1,5 +1,5 @@
 """Browser tests: Debian's Chromium driven by Python Playwright against the real services
-(identity, linking, notifier and the web front end on the local stack).
+(the suite's portal, with the web front end added to it, on the local stack).
 
 Chromium is the system one (``apt-get install chromium``; ``make test`` installs it when
 missing), launched with ``executable_path``: Playwright's own browser download is never
@@ -9,6 +9,7 @@ used. As root it needs ``--no-sandbox``; the other flags stop it calling Google'
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import ROOT, Portal, new_portal, start_portal, stop_portal
+from tests.harness import ROOT, Portal
 from tests.oneroster import Student, bundle
 
 CHROMIUM_ARGS = [
@@ -27,8 +28,9 @@ CHROMIUM_ARGS = [
 ]
 #: Every screenshot the tests take (ignored by git); docs/screenshots/ keeps a few.
 SCREENSHOTS = ROOT / "var" / "screenshots"
-#: The child every journey claims (in the roster imported once per module).
-CHILD = Student("0123", "90966666", "Ana", "Student")
+#: The child every journey claims, at a school of its own (a bulk roster import replaces
+#: the roster of the schools it lists, so other suites' schools are left alone).
+CHILD = Student(f"W{uuid.uuid4().hex[:6].upper()}", "90966666", "Ana", "Student")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,10 +40,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def web_portal(stack: None) -> Iterator[Portal]:
-    """identity, linking, notifier and web; the email links point at web."""
-    portal = new_portal(["identity", "linking", "notifier", "web"], port_offset=200)
-    start_portal(portal)
+def web_portal(portal: Portal) -> Iterator[Portal]:
+    """The suite's portal with its web front end started (the email links point at it)."""
+    web = portal.add("web")
+    web.start()
     try:
         from linking.devtools import mint_staff_token
 
@@ -55,7 +57,8 @@ def web_portal(stack: None) -> Iterator[Portal]:
         assert response.status_code == 200, response.text
         yield portal
     finally:
-        stop_portal(portal)
+        web.stop()
+        del portal.services["web"]
 
 
 @pytest.fixture(scope="session")
