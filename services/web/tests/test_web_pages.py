@@ -321,3 +321,22 @@ def test_an_expired_identity_token_signs_out(client: TestClient, identity: FakeI
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["checks"] == {"identity": "ok", "linking": "ok"}
+
+
+def test_the_forwarded_address_is_passed_on_only_when_trusted(
+    identity: FakeIdentity, linking: FakeLinking
+) -> None:
+    seen: list[str] = []
+    original = identity.sign_in
+
+    async def spy(email: str, password: str, *, client: str, locale: str) -> Any:
+        seen.append(client)
+        return await original(email, password, client=client, locale=locale)
+
+    identity.sign_in = spy  # type: ignore[method-assign]
+    for trusted in (False, True):
+        c = make_client(identity, linking, web_trust_forwarded_for=trusted)
+        token = csrf_of(c.get("/sign-in").text)
+        c.post("/sign-in", data={"csrf_token": token, "email": "a@b.c", "password": "x"},
+               headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})  # fmt: skip
+    assert seen == ["testclient", "203.0.113.7"]

@@ -80,6 +80,7 @@ def create_app(
         ),
         templates=templates(),
         cookie_secure=settings.cookie_secure,
+        trust_forwarded_for=settings.web_trust_forwarded_for,
     )
 
     @asynccontextmanager
@@ -95,8 +96,8 @@ def create_app(
         title="Guardian portal web", lifespan=lifespan, openapi_url=None, docs_url=None,
         redoc_url=None,
     )  # fmt: skip
-    router = build_router(deps)
-    app.include_router(router)
+    pages = build_router(deps)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     production = settings.environment == "production"
 
@@ -128,7 +129,7 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and not request.url.path.startswith("/static/"):
-            return router.not_found(router.page(request))  # type: ignore[attr-defined, no-any-return]
+            return pages.not_found(request)
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
     @app.exception_handler(Exception)

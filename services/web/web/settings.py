@@ -25,6 +25,10 @@ class Settings(ServiceSettings):
     web_cookie_secure: bool | None = None
     #: A wizard draft is kept this long after the guardian's last page.
     web_draft_idle_minutes: float = Field(default=120.0, gt=0)
+    #: Take the guardian's address from the first X-Forwarded-For hop (only behind a proxy
+    #: that sets it, such as the ingress controller); it is passed on to identity, whose
+    #: sign-in limits count per address.
+    web_trust_forwarded_for: bool = False
     #: Most sessions (drafts and signed-in) kept in memory at once; the oldest go first.
     web_max_sessions: int = Field(default=50_000, ge=100)
 

@@ -8,7 +8,7 @@ same page and its field errors, never a 500 for bad input.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -43,6 +43,7 @@ class Deps:
     sessions: SessionStore
     templates: Environment
     cookie_secure: bool
+    trust_forwarded_for: bool = False
 
 
 @dataclass
@@ -72,6 +73,11 @@ class Page:
         return self.session
 
     def client(self) -> str:
+        """The guardian's address, as identity's per-address limits must see it."""
+        if self.deps.trust_forwarded_for:
+            first = self.request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+            if first:
+                return first[:64]
         return self.request.client.host if self.request.client else "0.0.0.0"  # noqa: S104
 
     def finish(self, response: Response) -> Response:
@@ -168,7 +174,15 @@ def format_day(value: str | None, locale: str) -> str:
         return day.isoformat()
 
 
-def build_router(deps: Deps) -> APIRouter:
+@dataclass(frozen=True)
+class Pages:
+    """The page routes, and the "page not found" page for the app's 404s."""
+
+    router: APIRouter
+    not_found: Callable[[Request], Response]
+
+
+def build_router(deps: Deps) -> Pages:
     """The page routes."""
     router = APIRouter(include_in_schema=False)
     policy = deps.policy
@@ -651,7 +665,9 @@ def build_router(deps: Deps) -> APIRouter:
         if action == "previous":
             return p.redirect(step_url(wizard.SLUGS[max(0, index - 1)]))
         if slug == "students" and action == "add":
-            errors = wizard.claim_errors(form, p.trans)
+            errors = wizard.claim_errors(
+                {k: v for k, v in form.items() if isinstance(v, str)}, p.trans
+            )
             claims = list(draft.get("student_claims") or [])
             if len(claims) >= wizard.MAX_CLAIMS:
                 errors = {
@@ -838,6 +854,4 @@ def build_router(deps: Deps) -> APIRouter:
             action_text=p._("Go to the portal's first page"),
         )
 
-    router.not_found = not_found  # type: ignore[attr-defined]
-    router.page = page  # type: ignore[attr-defined]
-    return router
+    return Pages(router, lambda request: not_found(page(request)))
