@@ -133,8 +133,23 @@ def test_journey_in_spanish_from_registration_to_the_pending_request(
     assert "Pendiente de autorización" in text and "quedan 21 días" in text, text
     assert re.search(r"\d{4}", text), "the deadline date is shown"
     check_page(page, "es-account", screenshots)
+    # profile edit and password change
+    page.fill("#f-address-street", "222 Otra Calle")
+    page.get_by_role("button", name="Guardar mis datos de contacto").click()
+    expect(page.locator("body")).to_contain_text("Sus datos de contacto se guardaron.")
+    assert page.input_value("#f-address-street") == "222 Otra Calle"
+    new_password = "Nuev4!clave"
+    page.fill("#f-current-password", PASSWORD)
+    page.fill("#f-new-password", new_password)
+    page.fill("#f-new-password-confirm", new_password)
+    page.get_by_role("button", name="Cambiar mi contraseña").click()
+    expect(page.locator("body")).to_contain_text("Su contraseña se cambió.")
     page.get_by_role("button", name="Cerrar sesión").click()
     expect(page.locator("body")).to_contain_text("Cerró sesión.")
+    page.fill("#f-email", email)
+    page.fill("#f-password", new_password)
+    page.locator("form[action='/sign-in'] button[type=submit]").click()
+    page.wait_for_url("**/account")
 
 
 def test_the_wizard_by_keyboard_alone(page: Any, web_portal: Portal, screenshots: Path) -> None:

@@ -340,3 +340,60 @@ def test_the_forwarded_address_is_passed_on_only_when_trusted(
         c.post("/sign-in", data={"csrf_token": token, "email": "a@b.c", "password": "x"},
                headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})  # fmt: skip
     assert seen == ["testclient", "203.0.113.7"]
+
+
+def test_password_change_keeps_this_session_with_the_new_token(
+    client: TestClient, identity: FakeIdentity
+) -> None:
+    signed_in(client, identity)
+    wrong = post(client, "/account", {"current_password": "nope", "new_password": "New1!pass",
+                                      "new_password_confirm": "New1!pass"}, url="/account/password")  # fmt: skip
+    assert wrong.status_code == 422 and "The current password is wrong." in wrong.text
+    assert 'id="f-current-password-error"' in wrong.text
+    mismatch = post(client, "/account", {"current_password": PASSWORD, "new_password": "New1!pass",
+                                         "new_password_confirm": "x"}, url="/account/password")  # fmt: skip
+    assert mismatch.status_code == 422 and "The two passwords are not the same." in mismatch.text
+    ok = post(client, "/account", {"current_password": PASSWORD, "new_password": "New1!pass",
+                                   "new_password_confirm": "New1!pass"}, url="/account/password")  # fmt: skip
+    assert ok.headers["location"] == "/account#password"
+    page = client.get("/account")
+    assert page.status_code == 200 and "Your password is changed." in page.text
+    assert identity.accounts["jenny@example.net"]["password"] == "New1!pass"
+
+
+def test_contact_details_and_notifications_are_saved(
+    client: TestClient, identity: FakeIdentity
+) -> None:
+    signed_in(client, identity)
+    html = client.get("/account").text
+    assert "You have not chosen how to receive notifications" in html  # no channel yet
+    address = {"address.street": "2 New Rd", "address.city": "Jacksonville",
+               "address.state": "fl", "address.zip": "32207"}  # fmt: skip
+    bad = post(client, "/account", {**address, "address.zip": "x"}, url="/account/profile")
+    assert (
+        bad.status_code == 422
+        and "Enter a ZIP code." in bad.text
+        and 'value="2 New Rd"' in bad.text
+    )
+    post(client, "/account", {**address, "secondary_email": "other@example.net"},
+         url="/account/profile")  # fmt: skip
+    account = identity.accounts["jenny@example.net"]
+    assert account["address"]["street"] == "2 New Rd" and account["address"]["state"] == "FL"
+    assert account["address"]["apt"] is None and account["secondary_email"] == "other@example.net"
+    post(client, "/account", {"channel.email": "yes", "kind.link_updates": "yes"},
+         url="/account/notifications")  # fmt: skip
+    assert account["notification_preferences"] == {"channels": ["email"], "kinds": ["link_updates"]}
+    html = client.get("/account").text
+    assert "You have not chosen how to receive notifications" not in html
+    assert (
+        'value="2 New Rd"' in html
+        and 'id="f-channel-email" type="checkbox" name="channel.email" value="yes" checked' in html
+    )
+
+
+def test_choosing_a_language_signed_in_changes_the_account_language(
+    client: TestClient, identity: FakeIdentity
+) -> None:
+    signed_in(client, identity)
+    client.get("/language?lang=so&next=/account")
+    assert identity.accounts["jenny@example.net"]["locale"] == "so"

@@ -86,9 +86,35 @@ class FakeIdentity:
         if email is None:
             return problem(401, "session_invalid")
         account = self.accounts[email]
-        return ApiAnswer(200, {"email": email, "first_name": account["first_name"],
-                               "last_name": account["last_name"],
-                               "created_at": account["created_at"]})  # fmt: skip
+        keys = ("first_name", "last_name", "created_at", "secondary_email", "address",
+                "notification_preferences", "locale")  # fmt: skip
+        return ApiAnswer(200, {"email": email, **{k: account.get(k) for k in keys}})
+
+    async def update_profile(self, token: str, body: dict[str, Any], locale: str) -> ApiAnswer:
+        email = self.sessions.get(token)
+        if email is None:
+            return problem(401, "session_invalid")
+        address = body.get("address") or {}
+        if "address" in body and not address.get("zip", "").isdigit():
+            return ApiAnswer(422, {"errors": [{"field": "address.zip", "code": "invalid_format",
+                                               "message": "Enter a ZIP code."}]})  # fmt: skip
+        self.accounts[email].update(body)
+        return await self.me(token, locale)
+
+    async def change_password(
+        self, token: str, current: str, new: str, *, client: str, locale: str
+    ) -> ApiAnswer:
+        email = self.sessions.get(token)
+        if email is None:
+            return problem(401, "session_invalid")
+        if self.accounts[email]["password"] != current:
+            return ApiAnswer(422, {"errors": [{"field": "current_password", "code": "invalid",
+                                               "message": "The current password is wrong."}]})  # fmt: skip
+        self.accounts[email]["password"] = new
+        self.sessions = {t: e for t, e in self.sessions.items() if e != email}
+        fresh = secrets.token_urlsafe(8)
+        self.sessions[fresh] = email
+        return ApiAnswer(200, {"access_token": fresh, "expires_at": "2030-01-02T10:15:00Z"})
 
     async def request_password_reset(self, email: str, locale: str) -> ApiAnswer:
         self.resets.append(email)

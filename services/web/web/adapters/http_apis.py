@@ -94,6 +94,17 @@ class HttpIdentityApi(_Api):
     async def me(self, token: str, locale: str) -> ApiAnswer:
         return await self._call("GET", "/v1/accounts/me", token=token, locale=locale)
 
+    async def update_profile(self, token: str, body: dict[str, Any], locale: str) -> ApiAnswer:
+        return await self._call("PATCH", "/v1/accounts/me", json=body, token=token, locale=locale)
+
+    async def change_password(
+        self, token: str, current: str, new: str, *, client: str, locale: str
+    ) -> ApiAnswer:
+        body = {"current_password": current, "new_password": new}
+        return await self._call(
+            "PUT", "/v1/accounts/me/password", json=body, token=token, locale=locale, client=client
+        )
+
     async def request_password_reset(self, email: str, locale: str) -> ApiAnswer:
         return await self._call("POST", "/v1/password-resets", json={"email": email}, locale=locale)
 

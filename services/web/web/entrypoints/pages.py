@@ -29,6 +29,10 @@ from web.sessions import COOKIE, Session, SessionStore
 from web.wizard import N_
 
 LANG_COOKIE = "portal_lang"
+ADDRESS_FIELDS = ("street", "apt", "city", "state", "zip")
+#: Notification channels and the kinds of non-security mail a guardian may turn off.
+CHANNELS = ("email", "sms")
+KINDS = ("link_updates", "reminders", "account")
 #: Most form fields one page accepts (the wizard's largest step has ~20).
 MAX_FORM_FIELDS = 100
 
@@ -265,6 +269,9 @@ def build_router(deps: Deps) -> Pages:
         p = page(request)
         if lang in policy.locales:
             p.set_lang = lang
+            if p.session is not None and p.session.access_token:
+                # the account's language too: the emails follow it
+                await deps.identity.update_profile(p.session.access_token, {"locale": lang}, lang)
         return p.redirect(safe_next(next))
 
     # --- sign-in and sign-out ------------------------------------------------------------
@@ -756,6 +763,16 @@ def build_router(deps: Deps) -> Pages:
             return signed_out(p)
         if not me.ok:
             return unavailable(p)
+        profile = me.body
+        address = profile.get("address") or {}
+        prefs = profile.get("notification_preferences") or {}
+        shown: dict[str, Any] = {
+            "secondary_email": profile.get("secondary_email") or "",
+            **{f"address.{k}": address.get(k) or "" for k in ADDRESS_FIELDS},
+            **{f"channel.{c}": c in (prefs.get("channels") or []) for c in CHANNELS},
+            **{f"kind.{k}": k in (prefs.get("kinds") or []) for k in KINDS},
+        }
+        shown.update(values or {})
         items = links.body.get("items") if links.ok else None
         rows = [
             {
@@ -772,8 +789,9 @@ def build_router(deps: Deps) -> Pages:
             status=status,
             title=p._("My account"),
             errors=errors,
-            values=values,
-            profile=me.body,
+            values=shown,
+            profile=profile,
+            no_channel=not (prefs.get("channels") or []),
             created_day=format_day(me.body.get("created_at"), p.locale),
             links=rows,
             links_unavailable=not links.ok,
@@ -843,6 +861,98 @@ def build_router(deps: Deps) -> Pages:
             p.session.flash["notice"] = "link_withdrawn" if answer.ok else "link_unchanged"
             return p.redirect("/account#students")
         return unavailable(p)
+
+    def signed_in_form(p: Page) -> Response | None:
+        """A redirect when the session has no access token, else None."""
+        assert p.session is not None
+        return None if p.session.access_token else p.redirect("/sign-in")
+
+    @router.post("/account/password")
+    async def change_password(request: Request) -> Response:
+        p = page(request)
+        form = await read_form(p)
+        if form is None:
+            return expired_form(p)
+        if (away := signed_in_form(p)) is not None:
+            return away
+        assert p.session is not None and p.session.access_token
+        current, new = text(form, "current_password"), text(form, "new_password")
+        errors: dict[str, str] = {}
+        for name, value in (("current_password", current), ("new_password", new)):
+            if not value:
+                errors[name] = p._("This field is required.")
+        if new and new != text(form, "new_password_confirm"):
+            errors["new_password_confirm"] = p._("The two passwords are not the same.")
+        if not errors:
+            answer = await deps.identity.change_password(
+                p.session.access_token, current, new, client=p.client(), locale=p.locale
+            )
+            if answer.ok:
+                # identity ended every other session and gave this one a new token
+                p.session.access_token = str(answer.body.get("access_token"))
+                p.session.flash["notice"] = "password_changed"
+                return p.redirect("/account#password")
+            if answer.status == 401:
+                return signed_out(p)
+            if answer.status == 429:
+                return too_many(p, answer)
+            if answer.status != 422:
+                return unavailable(p)
+            errors = answer.field_errors() or {"current_password": p._("Check this field.")}
+        return await render_account(p, errors=errors, status=422)
+
+    @router.post("/account/profile")
+    async def update_profile(request: Request) -> Response:
+        p = page(request)
+        form = await read_form(p)
+        if form is None:
+            return expired_form(p)
+        if (away := signed_in_form(p)) is not None:
+            return away
+        assert p.session is not None and p.session.access_token
+        values = {"secondary_email": text(form, "secondary_email").strip()}
+        values.update({f"address.{k}": text(form, f"address.{k}").strip() for k in ADDRESS_FIELDS})
+        body = {
+            "secondary_email": values["secondary_email"] or None,
+            "address": {
+                k: (values[f"address.{k}"].upper() if k == "state" else values[f"address.{k}"])
+                or (None if k == "apt" else "")
+                for k in ADDRESS_FIELDS
+            },
+        }
+        answer = await deps.identity.update_profile(p.session.access_token, body, p.locale)
+        if answer.ok:
+            p.session.flash["notice"] = "profile_saved"
+            return p.redirect("/account#contact")
+        if answer.status == 401:
+            return signed_out(p)
+        if answer.status == 422:
+            errors = answer.field_errors() or {"secondary_email": p._("Check this field.")}
+            return await render_account(p, errors=errors, values=values, status=422)
+        return unavailable(p)
+
+    @router.post("/account/notifications")
+    async def update_notifications(request: Request) -> Response:
+        p = page(request)
+        form = await read_form(p)
+        if form is None:
+            return expired_form(p)
+        if (away := signed_in_form(p)) is not None:
+            return away
+        assert p.session is not None and p.session.access_token
+        prefs = {
+            "channels": [c for c in CHANNELS if f"channel.{c}" in form],
+            "kinds": [k for k in KINDS if f"kind.{k}" in form],
+        }
+        answer = await deps.identity.update_profile(
+            p.session.access_token, {"notification_preferences": prefs}, p.locale
+        )
+        if answer.status == 401:
+            return signed_out(p)
+        if not answer.ok:
+            return unavailable(p)
+        p.session.flash["notice"] = "notifications_saved"
+        return p.redirect("/account#notifications")
 
     def not_found(p: Page) -> Response:
         return p.render(
