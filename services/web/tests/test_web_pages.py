@@ -397,3 +397,15 @@ def test_choosing_a_language_signed_in_changes_the_account_language(
     signed_in(client, identity)
     client.get("/language?lang=so&next=/account")
     assert identity.accounts["jenny@example.net"]["locale"] == "so"
+
+
+def test_email_link_tokens_stay_out_of_the_spans(
+    identity: FakeIdentity, linking: FakeLinking, tmp_path: Any
+) -> None:
+    spans = tmp_path / "spans.jsonl"
+    app = create_app(Settings(otel_traces_file=spans), identity=identity, linking=linking)
+    client = TestClient(app, base_url="http://127.0.0.1:8080")
+    client.get("/verify-email?token=SECRETtoken123")
+    client.get("/reset-password?token=SECRETtoken456")
+    text = spans.read_text()
+    assert "/verify-email" in text and "SECRETtoken" not in text

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.runtime.logs import configure_logging, get_logger
-from shared.runtime.tracing import configure_tracing
+from shared.runtime.tracing import configure_tracing, redact_request_span
 from web.adapters.http_apis import HttpIdentityApi, HttpLinkingApi
 from web.entrypoints.pages import Deps, build_router
 from web.i18n import PACKAGE_DIR, TEMPLATE_DIR
@@ -159,8 +159,12 @@ def create_app(
 
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    # the email-link pages carry a token in their query: never in a span
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=tracer_provider, excluded_urls="healthz,readyz,metrics,static"
+        app,
+        tracer_provider=tracer_provider,
+        excluded_urls="healthz,readyz,metrics,static",
+        server_request_hook=redact_request_span,
     )
     app.state.deps = deps
     return app
