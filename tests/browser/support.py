@@ -9,14 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import wait_until
+from tests.secrets_registry import remember
 
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
-PASSWORD = "Secr3t!pw"
+PASSWORD = "Wb-Secr3t!pw"
 _VERIFY = r"https?://[^\s\"'<>]+/verify-email\?token=[A-Za-z0-9_\-]+"
 
 
 def unique_email(tag: str) -> str:
-    return f"web-{tag}-{uuid.uuid4().hex[:10]}@example.net"
+    """A fresh address, registered for the suite's final scan of logs and spans."""
+    email = f"web-{tag}-{uuid.uuid4().hex[:10]}@example.net"
+    remember(email)
+    return email
 
 
 def check_page(page: Any, name: str, screenshots: Path, *, axe: bool = True) -> None:
@@ -54,5 +58,8 @@ def wait_for_verification_link(email: str, timeout: float = 60) -> str:
                 return str(links[0])
         return None
 
-    link = wait_until(found, timeout=timeout, interval=0.25, what=f"verification mail to {email}")
-    return str(link)
+    link = str(
+        wait_until(found, timeout=timeout, interval=0.25, what=f"verification mail to {email}")
+    )
+    remember(link.rsplit("token=", 1)[-1])
+    return link

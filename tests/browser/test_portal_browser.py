@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import CHILD
 from tests.browser.support import PASSWORD, check_page, unique_email, wait_for_verification_link
 from tests.harness import Portal, wait_until
+from tests.secrets_registry import remember
 from tools.devstack import testing as devstack
 
 
@@ -42,6 +43,7 @@ def fill_wizard(
     page: Any, email: str, screenshots: Path, prefix: str, *, check: bool = True, axe: bool = True
 ) -> None:
     """Every step of the wizard with one child, checking and picturing each page."""
+    remember(PASSWORD, *(f"answer {i} {prefix}" for i in range(3)))
 
     def shot(name: str) -> None:
         if check:
@@ -73,7 +75,7 @@ def fill_wizard(
     )
     for i in range(3):
         page.select_option(f"#f-security-answers-{i}-question-id", options[i])
-        page.fill(f"#f-security-answers-{i}-answer", f"answer {i}")
+        page.fill(f"#f-security-answers-{i}-answer", f"answer {i} {prefix}")
     shot("5-security")
     next_step(page, "students")
     tick(page, "f-student-choice-claim")
@@ -139,6 +141,7 @@ def test_journey_in_spanish_from_registration_to_the_pending_request(
     expect(page.locator("body")).to_contain_text("Sus datos de contacto se guardaron.")
     assert page.input_value("#f-address-street") == "222 Otra Calle"
     new_password = "Nuev4!clave"
+    remember(new_password)
     page.fill("#f-current-password", PASSWORD)
     page.fill("#f-new-password", new_password)
     page.fill("#f-new-password-confirm", new_password)
