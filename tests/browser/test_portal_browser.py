@@ -153,6 +153,11 @@ def test_journey_in_spanish_from_registration_to_the_pending_request(
     page.fill("#f-password", new_password)
     page.locator("form[action='/sign-in'] button[type=submit]").click()
     page.wait_for_url("**/account")
+    # withdrawing the pending request
+    row = page.locator("tbody tr", has_text=CHILD.student_id)
+    row.get_by_role("button", name="Retirar").click()
+    expect(page.locator("body")).to_contain_text("Su solicitud fue retirada.")
+    expect(page.locator("tbody tr", has_text=CHILD.student_id)).to_contain_text("Retirada")
 
 
 def test_the_wizard_by_keyboard_alone(page: Any, web_portal: Portal, screenshots: Path) -> None:
