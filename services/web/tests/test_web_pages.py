@@ -409,3 +409,12 @@ def test_email_link_tokens_stay_out_of_the_spans(
     client.get("/reset-password?token=SECRETtoken456")
     text = spans.read_text()
     assert "/verify-email" in text and "SECRETtoken" not in text
+
+
+def test_static_files_are_compressed_and_cached_pages_are_not(client: TestClient) -> None:
+    css = client.get("/static/uswds/css/uswds.min.css", headers={"Accept-Encoding": "gzip"})
+    assert css.status_code == 200 and css.headers["content-encoding"] == "gzip"
+    assert css.num_bytes_downloaded < 100_000 < len(css.content)
+    assert "max-age" in css.headers["cache-control"]
+    page = client.get("/sign-in", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in page.headers
