@@ -46,7 +46,7 @@ def mail_text(mail: Any) -> str:
     return body.get_content() if body is not None else mail.raw.decode(errors="replace")
 
 
-def wait_for_verification_link(email: str, timeout: float = 60) -> str:
+def wait_for_verification_link(email: str, timeout: float = 90) -> str:
     """The verification link of the first mail to ``email`` that has one (the
     link-request mail of a registration with a child may come first)."""
     from tools.devstack import testing as devstack

@@ -300,4 +300,4 @@ def test_javascript_off_the_wizard_still_works(
         expect(page.locator("body")).to_contain_text("Check your email")
     finally:
         context.close()
-    devstack.wait_for_mail(to=email, timeout=60)
+    devstack.wait_for_mail(to=email, timeout=90)
