@@ -43,8 +43,8 @@ RUN /opt/portal/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
  && /opt/portal/bin/pip install --no-deps /tmp/wheels/*.whl \
  # Fail the build, not the rollout, if a service's composition root cannot import or
  # the wheel lacks its data files (pyproject [tool.setuptools.package-data]).
- && /opt/portal/bin/python -c "import shared.runtime.cli, identity.app, linking.app, notifier.app, scheduler.app" \
- && /opt/portal/bin/python -c "import importlib.resources as r; need = {'shared.runtime': 'policies/duval.yaml', 'notifier': 'templates'}; missing = [p + '/' + f for p, f in need.items() if not r.files(p).joinpath(f).exists()]; assert not missing, 'package data missing from the wheel: %s' % missing" \
+ && /opt/portal/bin/python -c "import shared.runtime.cli, identity.app, linking.app, notifier.app, scheduler.app, webhooks.app, web.app" \
+ && /opt/portal/bin/python -c "import importlib.resources as r; need = {'shared.runtime': 'policies/duval.yaml', 'notifier': 'templates', 'web': 'static/uswds/css/uswds.min.css'}; missing = [p + '/' + f for p, f in need.items() if not r.files(p).joinpath(f).exists()]; assert not missing, 'package data missing from the wheel: %s' % missing" \
  # Byte-compile now: the root filesystem is read-only at run time.
  && /opt/portal/bin/python -m compileall -q /opt/portal/lib \
  # The runtime needs no installer.
@@ -76,8 +76,9 @@ ENV PATH="/opt/portal/bin:${PATH}" \
 USER 10001:10001
 WORKDIR /tmp
 
-# identity 8001, linking 8002, notifier 8003, scheduler 8004 (HTTP_PORT overrides).
-EXPOSE 8001 8002 8003 8004
+# identity 8001, linking 8002, notifier 8003, scheduler 8004, webhooks 8005, web 8080
+# (HTTP_PORT overrides).
+EXPOSE 8001 8002 8003 8004 8005 8080
 
 ENTRYPOINT ["portal"]
 CMD ["--help"]

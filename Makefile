@@ -1,7 +1,7 @@
 # Guardian portal: one command to run it all locally, one to pass every test.
 #   make run    start Kafka, the MongoDB-protocol server, the SMTP sink, Keycloak and the services
 #   make stop   stop all of it
-#   make test   start what tests need, run every test, stop it; non-zero on any failure
+#   make test   start what tests need, run every test (browser tests included), stop it
 #   make bench  benchmarks → bench/report.md (not part of make test)
 #   make faults the long fault-tolerance round
 SHELL := /bin/bash
@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # faster than its Python server. Set to 0 to use the Python server instead.
 export DEVSTACK_BUILD_RUST_MONGO ?= 1
 
-.PHONY: run stop test unit contract integration faults bench lint lock topics schemas asyncapi vectors clean-data help
+.PHONY: chromium browser run stop test unit contract integration faults bench lint lock topics schemas asyncapi vectors clean-data help
 
 help:
 	@sed -n '1,8p' Makefile
@@ -67,9 +67,18 @@ unit: venv
 contract: venv
 	$(PY) -m pytest -q tests/contract
 
-# The whole suite: lint, types, unit, contract, k8s manifests, integration on the real stack.
-# The stack is stopped afterwards whatever the outcome; the exit code is pytest's.
-test: venv
+# Debian's chromium for the browser tests (tests/browser), installed when missing.
+# Playwright drives it through executable_path: `playwright install` is never run.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; \
+	  else sudo apt-get install -y -q chromium; fi; }
+
+# The whole suite: lint, types, unit, contract, k8s manifests, integration and browser
+# tests on the real stack. The stack is stopped afterwards whatever the outcome; the exit
+# code is pytest's.
+test: venv chromium
 	$(PY) -m ruff check .
 	$(MYPY)
 	$(MAKE) --no-print-directory k8s-check
@@ -79,6 +88,10 @@ test: venv
 	  shared services tests tools; rc=$$?; \
 	$(PY) -m tools.devstack down; \
 	if [ $$rc -eq 5 ]; then echo "no test ran"; exit 1; fi; exit $$rc
+
+# The browser tests alone (the stack must be up: make run, or tools.devstack up).
+browser: venv chromium
+	PORTAL_STACK_MANAGED=1 $(PY) -m pytest -q -p no:cacheprovider tests/browser
 
 faults: venv
 	$(PY) -m tools.devstack up

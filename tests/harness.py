@@ -33,9 +33,10 @@ BASE_PORTS = {
     "notifier": 18003,
     "scheduler": 18004,
     "webhooks": 18005,
+    "web": 18080,
 }
 #: Services a test portal does not start unless a test asks for them (new_portal(names)).
-OPT_IN_SERVICES = frozenset({"webhooks"})
+OPT_IN_SERVICES = frozenset({"webhooks", "web"})
 
 
 def wait_until(
@@ -156,6 +157,12 @@ class Portal:
     port_offset: int = 0
 
     @property
+    def public_url(self) -> str:
+        """Where the email links point (PORTAL_PUBLIC_URL): the run's web front end,
+        whether or not it is started (the browser tests add it to the running portal)."""
+        return f"http://127.0.0.1:{BASE_PORTS['web'] + self.port_offset}"
+
+    @property
     def traces_file(self) -> Path:
         return self.run_dir / "spans.jsonl"
 
@@ -172,7 +179,7 @@ class Portal:
                 "MONGODB_DATABASE_PREFIX": self.db_prefix,
                 "OTEL_TRACES_FILE": str(self.traces_file),
                 "OTEL_SERVICE_NAME": service,
-                "PORTAL_PUBLIC_URL": "http://localhost:8001",
+                "PORTAL_PUBLIC_URL": self.public_url,
                 "SCHEDULER_CLOCK_CONTROL": "true",
                 # As behind the ingress: each simulated guardian has its own address
                 # (X-Forwarded-For), so the per-address sign-in limit is per guardian.
@@ -183,6 +190,9 @@ class Portal:
                 "NOTIFIER_RETRY_BASE_SECONDS": "0.5",
             }
         )
+        if service == "web":
+            env["WEB_IDENTITY_URL"] = self.url("identity")
+            env["WEB_LINKING_URL"] = self.url("linking")
         if service == "linking" and "identity" in self.services:
             # as deployed: linking fetches identity's signing keys from its JWKS
             env["IDENTITY_JWKS_URL"] = f"{self.url('identity')}/.well-known/jwks.json"
@@ -223,9 +233,10 @@ def new_portal(names: Iterable[str] | None = None, *, port_offset: int = 0) -> P
     run_dir.mkdir(parents=True, exist_ok=True)
     RUN_DIRS.append(run_dir)
     portal = Portal(run_id, f"t{run_id}.", f"t{run_id}_", run_dir, port_offset=port_offset)
-    for name in names if names is not None else [
-        n for n in BASE_PORTS if n not in OPT_IN_SERVICES
-    ]:
+    chosen = (
+        list(names) if names is not None else [n for n in BASE_PORTS if n not in OPT_IN_SERVICES]
+    )
+    for name in chosen:
         portal.add(name)
     return portal
 

@@ -1,4 +1,4 @@
-"""Start, stop and show the four services for ``make run`` / ``make stop``.
+"""Start, stop and show the services and the web front end for ``make run`` / ``make stop``.
 
 Each service runs as ``portal serve NAME`` in the background with its log in
 ``var/log/NAME.log`` and its pid in ``var/run/NAME.pid``; ``up`` waits until every
@@ -25,6 +25,7 @@ SERVICES = {
     "notifier": 8003,
     "scheduler": 8004,
     "webhooks": 8005,
+    "web": 8080,
 }
 
 
@@ -50,6 +51,8 @@ def up(timeout: float = 120.0) -> int:
     env.setdefault(
         "IDENTITY_JWKS_URL", f"http://127.0.0.1:{SERVICES['identity']}/.well-known/jwks.json"
     )
+    # the links in our emails open the web front end's pages
+    env.setdefault("PORTAL_PUBLIC_URL", f"http://localhost:{SERVICES['web']}")
     for name in SERVICES:
         if _pid(name):
             continue
@@ -112,6 +115,7 @@ Guardian portal is running:
   notifier   http://127.0.0.1:8003   templates http://127.0.0.1:8003/v1/templates/verification?locale=es
   scheduler  http://127.0.0.1:8004   clock    http://127.0.0.1:8004/v1/admin/clock
   webhooks   http://127.0.0.1:8005   log      portal webhooks deliveries · endpoints: portal webhooks endpoint add
+  web        http://127.0.0.1:8080   the guardian portal: sign in, register, my account
   AsyncAPI   http://127.0.0.1:800N/docs/asyncapi (each service)  · checked in: shared/contracts/asyncapi/
   health     /healthz  /readyz  /metrics on every service
   mail inbox http://127.0.0.1:8025 (every email the notifier sends; files in var/mail/)

@@ -1,6 +1,6 @@
 """The ``portal`` console command for operators and local runs (contract §7).
 
-portal serve SERVICE                 run one service (identity|linking|notifier|scheduler)
+portal serve SERVICE                 run one service (identity|linking|notifier|scheduler|webhooks|web)
 portal topics create                 create every topic of the catalog and its .DLQ
 portal schemas export                regenerate shared/contracts/schemas/*.json
 portal asyncapi export               regenerate shared/contracts/asyncapi/<service>.json and sis.json
@@ -23,13 +23,16 @@ from pathlib import Path
 from typing import Any
 
 SERVICES = ("identity", "linking", "notifier", "scheduler", "webhooks")
+#: Deployables that are HTTP clients of the services: no topics, no AsyncAPI document.
+FRONT_ENDS = ("web",)
 ASYNCAPI_DIR = Path(__file__).resolve().parents[1] / "contracts" / "asyncapi"
 
 
 def service_module(name: str) -> Any:
     """The composition-root module (``<name>.app``) of a service."""
-    if name not in SERVICES:
-        raise SystemExit(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+    if name not in SERVICES + FRONT_ENDS:
+        choices = ", ".join(SERVICES + FRONT_ENDS)
+        raise SystemExit(f"unknown service {name!r}; choose one of {choices}")
     return importlib.import_module(f"{name}.app")
 
 
@@ -124,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("service", choices=SERVICES + FRONT_ENDS)
     serve.add_argument("--port", type=int, default=0)
     serve.set_defaults(func=_serve)
 

@@ -52,7 +52,8 @@ class ServiceSettings(BaseSettings):
     otel_traces_file: Path | None = None
 
     district_policy_file: Path | None = None
-    portal_public_url: str = "http://localhost:8001"
+    #: Base of the links in emails: the web front end (services/web), which serves them.
+    portal_public_url: str = "http://localhost:8080"
 
     #: How long an outbox message may stay claimed by a relay that died.
     outbox_lease_seconds: float = 30.0

@@ -6,6 +6,7 @@ Every test writes to addresses of its own, so the shared inbox can be read concu
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -17,13 +18,16 @@ from notifier.rendering import Renderer, sample_data
 
 from shared.contracts import events as ev
 from shared.runtime.policy import load_policy
-from tests.harness import Portal, async_wait_until
+from tests.harness import BASE_PORTS, Portal, async_wait_until
 from tests.integration.notifier_support import NotificationsDb, publish, unique_email
 from tests.portal_client import Guardian
 from tests.secrets_registry import remember
 from tools.devstack.testing import list_mail, wait_for_mail, wait_for_mails
 
-PORTAL_URL = "http://localhost:8001"  # PORTAL_PUBLIC_URL of the test portal
+# PORTAL_PUBLIC_URL of the test portal: its web front end (tests/harness.py)
+PORTAL_URL = (
+    f"http://127.0.0.1:{BASE_PORTS['web'] + int(os.environ.get('PORTAL_PORT_OFFSET', '0'))}"
+)
 POLICY = load_policy()
 RENDERER = Renderer(POLICY, portal_url=PORTAL_URL)
 NOW = datetime.now(UTC).replace(microsecond=0)

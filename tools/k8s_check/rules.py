@@ -24,6 +24,7 @@ SERVICE_PORTS = {
     "notifier": 8003,
     "scheduler": 8004,
     "webhooks": 8005,
+    "web": 8080,
 }
 #: Values pydantic reads as false; anything else in SCHEDULER_CLOCK_CONTROL turns it on.
 FALSE_VALUES = {"", "0", "false", "f", "no", "n", "off"}

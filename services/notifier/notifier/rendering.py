@@ -133,7 +133,7 @@ class Renderer:
         self,
         policy: DistrictPolicy,
         *,
-        portal_url: str = "http://localhost:8001",
+        portal_url: str = "http://localhost:8080",
     ) -> None:
         self.branding: Branding = policy.branding
         self.policy = policy

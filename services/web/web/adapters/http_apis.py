@@ -1,0 +1,133 @@
+"""httpx clients of identity's and linking's HTTP APIs (the only network I/O of the web
+front end). The W3C trace context of the page request travels with every call, so a
+wizard Finish is one trace from the browser request to the SMTP send."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from shared.runtime.logs import get_logger
+from shared.runtime.tracing import current_trace_headers
+from web.ports import ApiAnswer
+
+log = get_logger(__name__)
+
+
+class _Api:
+    def __init__(self, client: httpx.AsyncClient, name: str) -> None:
+        self._client = client
+        self._name = name
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        token: str | None = None,
+        locale: str | None = None,
+        client: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> ApiAnswer:
+        headers = current_trace_headers()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if locale:
+            headers["Accept-Language"] = locale
+        if client:
+            # identity counts sign-in failures per address: the guardian's, not ours
+            headers["X-Forwarded-For"] = client
+        try:
+            response = await self._client.request(
+                method, path, json=json, headers=headers, params=params
+            )
+        except httpx.HTTPError as exc:
+            log.warning("api.unreachable", api=self._name, path=path, error=type(exc).__name__)
+            return ApiAnswer(503, {"code": "unavailable"})
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {"items": body} if isinstance(body, list) else {}
+        retry = response.headers.get("Retry-After")
+        return ApiAnswer(
+            response.status_code, body, int(retry) if retry and retry.isdigit() else None
+        )
+
+    async def ready(self) -> bool:
+        try:
+            return (await self._client.get("/healthz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+class HttpIdentityApi(_Api):
+    """identity's guardian API."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        super().__init__(client, "identity")
+
+    async def register(self, body: dict[str, Any], *, client: str) -> ApiAnswer:
+        return await self._call("POST", "/v1/accounts", json=body, client=client)
+
+    async def verify_email(self, token: str, password: str, *, client: str) -> ApiAnswer:
+        return await self._call(
+            "POST", "/v1/email-verifications", json={"token": token, "password": password},
+            client=client,
+        )  # fmt: skip
+
+    async def resend_verification(self, email: str, locale: str) -> ApiAnswer:
+        return await self._call(
+            "POST", "/v1/email-verifications/resend", json={"email": email}, locale=locale
+        )
+
+    async def sign_in(self, email: str, password: str, *, client: str, locale: str) -> ApiAnswer:
+        return await self._call(
+            "POST", "/v1/sessions", json={"email": email, "password": password},
+            client=client, locale=locale,
+        )  # fmt: skip
+
+    async def me(self, token: str, locale: str) -> ApiAnswer:
+        return await self._call("GET", "/v1/accounts/me", token=token, locale=locale)
+
+    async def update_profile(self, token: str, body: dict[str, Any], locale: str) -> ApiAnswer:
+        return await self._call("PATCH", "/v1/accounts/me", json=body, token=token, locale=locale)
+
+    async def change_password(
+        self, token: str, current: str, new: str, *, client: str, locale: str
+    ) -> ApiAnswer:
+        body = {"current_password": current, "new_password": new}
+        return await self._call(
+            "PUT", "/v1/accounts/me/password", json=body, token=token, locale=locale, client=client
+        )
+
+    async def request_password_reset(self, email: str, locale: str) -> ApiAnswer:
+        return await self._call("POST", "/v1/password-resets", json={"email": email}, locale=locale)
+
+    async def confirm_password_reset(self, body: dict[str, Any], locale: str) -> ApiAnswer:
+        return await self._call("POST", "/v1/password-resets/confirm", json=body, locale=locale)
+
+    async def security_questions(self, locale: str) -> ApiAnswer:
+        return await self._call("GET", "/v1/security-questions", params={"locale": locale})
+
+
+class HttpLinkingApi(_Api):
+    """linking's guardian API."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        super().__init__(client, "linking")
+
+    async def links(self, token: str, locale: str) -> ApiAnswer:
+        return await self._call("GET", "/v1/links", token=token, locale=locale)
+
+    async def request_link(self, token: str, body: dict[str, Any], locale: str) -> ApiAnswer:
+        return await self._call("POST", "/v1/links", json=body, token=token, locale=locale)
+
+    async def withdraw_link(self, token: str, link_id: str, locale: str) -> ApiAnswer:
+        return await self._call(
+            "DELETE", f"/v1/links/{quote(link_id, safe='')}", token=token, locale=locale
+        )
