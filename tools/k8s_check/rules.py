@@ -26,6 +26,8 @@ SERVICE_PORTS = {
     "webhooks": 8005,
     "web": 8080,
 }
+#: Services with no MongoDB and no Kafka: their start-up waits for neither.
+STATELESS_SERVICES = {"web"}
 #: Values pydantic reads as false; anything else in SCHEDULER_CLOCK_CONTROL turns it on.
 FALSE_VALUES = {"", "0", "false", "f", "no", "n", "off"}
 READ_OPS = {"Read", "All"}
@@ -166,7 +168,7 @@ def _service_rules(target: Target, dep: Doc) -> list[str]:
     startup = c.get("startupProbe")
     if not startup:
         findings.append(f"{where}: startupProbe missing")
-    else:
+    elif name not in STATELESS_SERVICES:
         budget = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
         needed = 2 * DEPENDENCY_WAIT_SECONDS  # MongoDB, then Kafka
         if budget <= needed:
