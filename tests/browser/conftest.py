@@ -61,8 +61,11 @@ def web_portal(portal: Portal) -> Iterator[Portal]:
         del portal.services["web"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one module. Playwright's sync API marks an event loop as running in
+    this thread while it is open: closed at the end of the module, the async tests that
+    run after the browser tests in the same session get their loop back."""
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium")
