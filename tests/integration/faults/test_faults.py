@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,14 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.topics import CONSUMERS
-from tests.harness import Portal, async_wait_until, new_portal, start_portal, stop_portal
+from tests.harness import (
+    Portal,
+    async_wait_until,
+    new_portal,
+    start_portal,
+    stop_portal,
+    wait_until,
+)
 from tests.kafka_tools import BOOTSTRAP, TopicWatcher, produce_raw
 from tests.oneroster import Student, bundle
 from tests.portal_client import Guardian, Staff
@@ -83,6 +91,22 @@ def _retrying(call, attempts: int = 40, delay: float = 0.5):  # type: ignore[no-
     raise AssertionError(f"request kept failing: {last}")
 
 
+def _wait_link_through_outages(
+    g: Guardian, student_id: str, status: str, timeout: float
+) -> dict[str, Any]:
+    """Poll the guardian's links like a patient user: a poll that lands while linking or
+    identity is being killed (connection refused, reset, or closed without a response) or
+    answers 5xx is simply tried again, until ``timeout``."""
+
+    def find() -> dict[str, Any] | None:
+        try:
+            return g.wait_link(student_id, status, timeout=0.5)
+        except (httpx.HTTPError, AssertionError):
+            return None
+
+    return wait_until(find, timeout=timeout, interval=0.5, what=f"link {student_id} {status}")
+
+
 def drive(portal: Portal, staff: Staff, student: Student) -> Outcome:
     """One guardian's whole flow, retrying through outages like a patient user."""
     outcome = Outcome(Guardian(portal), student)
@@ -98,11 +122,10 @@ def drive(portal: Portal, staff: Staff, student: Student) -> Outcome:
         response = _retrying(
             lambda: g.request_link(student.school_id, student.student_id, student.family_name)
         )
+        # 409: our earlier attempt got through before a kill; the link is there either way.
         assert response.status_code in (202, 409), response.text
-        if response.status_code == 409:  # our earlier attempt got through before a kill
-            response = httpx.get(f"{g.linking}/v1/links", headers=g.auth, timeout=10)
-        outcome.link_id = g.wait_link(
-            student.student_id, "pending_authorization", timeout=240 if LONG else 90
+        outcome.link_id = _wait_link_through_outages(
+            g, student.student_id, "pending_authorization", timeout=240 if LONG else 90
         )["link_id"]
         outcome.steps.append("requested")
         approved = _retrying(lambda: staff.approve(outcome.link_id))
