@@ -20,9 +20,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.locales import SUPPORTED_LOCALES
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://guardian-portal.dev/problems/"
-SUPPORTED_LOCALES = ("en", "es", "vi", "ar", "so", "ht")
 
 _MESSAGES: dict[str, dict[str, str]] = {
     "missing": {

@@ -13,8 +13,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,20 +20,18 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_time as babel_format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
 from notifier.domain.catalog import FALLBACK_LOCALE, SUPPORTED_LOCALES
 from notifier.domain.model import RenderedMail, Template
 from shared.deadlines import link_deadline
+from shared.locales import compiled_translations
 from shared.runtime.policy import Branding, DistrictPolicy
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 LOCALE_DIR = PACKAGE_DIR / "locales"
-DOMAIN = "messages"
 
 # CLDR has no Haitian Creole calendar names (Babel falls back to French): Kreyòl here.
 _HT_MONTHS = (
@@ -48,24 +44,10 @@ class UnknownTemplate(LookupError):
     """No template of that name."""
 
 
-def po_path(locale: str) -> Path:
-    """The catalog file of ``locale``."""
-    return LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
-
-
-@cache
 def translations(locale: str) -> NullTranslations:
     """The compiled gettext catalog of ``locale`` (English and unknown locales: none, the
     English source texts are used as they are)."""
-    path = po_path(locale)
-    if locale == FALLBACK_LOCALE or not path.exists():
-        return NullTranslations()
-    with path.open("rb") as fh:
-        catalog = read_po(fh, locale=locale, domain=DOMAIN)
-    buf = BytesIO()
-    write_mo(buf, catalog, use_fuzzy=False)
-    buf.seek(0)
-    return Translations(fp=buf, domain=DOMAIN)
+    return compiled_translations(LOCALE_DIR, locale)
 
 
 def _as_datetime(value: Any) -> datetime | None:

@@ -70,11 +70,13 @@ def test_catalog_is_complete_and_really_translated(locale: str) -> None:
     assert not found, "\n".join(found)
 
 
-def test_the_catalog_check_catches_untranslated_text(tmp_path, monkeypatch) -> None:
+def test_the_catalog_check_catches_untranslated_text(tmp_path) -> None:
     """The check itself works: an English msgstr and a missing entry are reported."""
-    import notifier.catalogs as catalogs
+    from dataclasses import replace
 
-    source = (catalogs.po_path("es")).read_text(encoding="utf-8")
+    from notifier.catalogs import TOOL
+
+    source = TOOL.po_path("es").read_text(encoding="utf-8")
     broken = source.replace('msgstr "Ver mis solicitudes"', 'msgstr "See my requests"').replace(
         'msgid "Choose a new password"\nmsgstr "Elegir una nueva contraseña"\n', ""
     )
@@ -82,10 +84,7 @@ def test_the_catalog_check_catches_untranslated_text(tmp_path, monkeypatch) -> N
     target = tmp_path / "es" / "LC_MESSAGES" / "messages.po"
     target.parent.mkdir(parents=True)
     target.write_text(broken, encoding="utf-8")
-    monkeypatch.setattr(
-        catalogs, "po_path", lambda loc: tmp_path / loc / "LC_MESSAGES" / "messages.po"
-    )
-    found = "\n".join(catalogs.problems("es"))
+    found = "\n".join(replace(TOOL, locale_dir=tmp_path).problems("es"))
     assert "'See my requests': untranslated (same as English)" in found
     assert "'Choose a new password': missing" in found
 

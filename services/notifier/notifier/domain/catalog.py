@@ -14,10 +14,8 @@ from urllib.parse import quote
 from notifier.domain.model import Template
 from shared.contracts import events as ev
 from shared.deadlines import days_allowed
+from shared.locales import FALLBACK_LOCALE, SUPPORTED_LOCALES
 from shared.runtime.policy import DistrictPolicy
-
-SUPPORTED_LOCALES: tuple[str, ...] = ("en", "es", "vi", "ar", "so", "ht")
-FALLBACK_LOCALE = "en"
 
 
 @dataclass(frozen=True)
