@@ -11,6 +11,9 @@ not relay the same document at once and a relay killed mid-batch is replaced onc
 lease runs out), publishes their events with the idempotent producer and removes the
 published entries. Delivery is at-least-once; every event keeps its CloudEvents id so
 consumers de-duplicate.
+
+:class:`ImmediateDispatch` publishes a document's events right after the write that
+stored them, under the same lease, leaving to the relay only what a crash leaves behind.
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ OLDEST_PENDING = Gauge(
     ["collection"],
 )
 PUBLISHED = Counter(
-    "portal_outbox_events_published", "Outbox events relayed to Kafka", ["collection"]
+    "portal_outbox_events_published",
+    "Outbox events published to Kafka (by the relay or right after their write)",
+    ["collection"],
 )
 
 
@@ -229,7 +234,7 @@ class OutboxRelay:
             sent_ids: list[str] = []
             futures: list[asyncio.Future[Any]] = []
             for entry in doc.get(OUTBOX, []):
-                futures.append(await self._send(entry))
+                futures.append(await send_entry(self._publisher, entry))
                 sent_ids.append(entry["id"])
             pending.append((doc["_id"], sent_ids, futures))
         await self._publisher.delivered([f for _, _, futures in pending for f in futures])
@@ -237,52 +242,114 @@ class OutboxRelay:
         ops: list[UpdateOne] = []
         for doc_id, sent_ids, _ in pending:
             published += len(sent_ids)
-            ops.append(
-                UpdateOne(
-                    {"_id": doc_id, OWNER: owner},
-                    {
-                        "$pull": {OUTBOX: {"id": {"$in": sent_ids}}},
-                        "$unset": {LEASE: "", OWNER: ""},
-                    },
-                )
-            )
-            ops.append(
-                UpdateOne(
-                    {"_id": doc_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: "", SINCE: ""}}
-                )
-            )
+            ops += release_ops(doc_id, owner, sent_ids)
         if ops:
             await coll.bulk_write(ops, ordered=True)
         self.relayed += published
         PUBLISHED.labels(coll.name).inc(published)
         return published
 
-    async def _send(self, entry: dict[str, Any]) -> asyncio.Future[Any]:
-        headers = {k: v for k, v in entry["headers"]}
-        parent = context_from_headers(headers)
-        with tracer(__name__).start_as_current_span(
-            f"{entry['topic']} publish",
-            context=parent,
-            kind=SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": entry["topic"],
-                "messaging.message.id": entry["id"],
-            },
-        ):
-            # The consumer continues from this producer span.
-            trace_headers = current_trace_headers()
-            out = [
-                (k, v.encode())
-                for k, v in entry["headers"]
-                if k not in ("traceparent", "tracestate")
-            ]
-            out += [(k, v.encode()) for k, v in trace_headers.items()]
-            return await self._publisher.send(
-                entry["topic"],
-                key=entry["key"].encode(),
-                value=entry["value"].encode(),
-                headers=out,
+
+async def send_entry(publisher: KafkaPublisher, entry: dict[str, Any]) -> asyncio.Future[Any]:
+    """Hand one outbox entry to the producer inside its own producer span (continuing the
+    trace of the write that stored it); the future resolves when the broker has it."""
+    headers = dict(entry["headers"])
+    with tracer(__name__).start_as_current_span(
+        f"{entry['topic']} publish",
+        context=context_from_headers(headers),
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": entry["topic"],
+            "messaging.message.id": entry["id"],
+        },
+    ):
+        # The consumer continues from this producer span.
+        out = [
+            (k, v.encode()) for k, v in entry["headers"] if k not in ("traceparent", "tracestate")
+        ]
+        out += [(k, v.encode()) for k, v in current_trace_headers().items()]
+        return await publisher.send(
+            entry["topic"], key=entry["key"].encode(), value=entry["value"].encode(), headers=out
+        )
+
+
+def release_ops(doc_id: Any, owner: str, sent_ids: list[str]) -> list[UpdateOne]:
+    """The writes that remove published entries from a document's outbox, release its
+    lease (only if ``owner`` still holds it) and drop the outbox fields once empty."""
+    return [
+        UpdateOne(
+            {"_id": doc_id, OWNER: owner},
+            {"$pull": {OUTBOX: {"id": {"$in": sent_ids}}}, "$unset": {LEASE: "", OWNER: ""}},
+        ),
+        UpdateOne({"_id": doc_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: "", SINCE: ""}}),
+    ]
+
+
+class ImmediateDispatch:
+    """Publishes a document's outbox right after the write that committed it and claimed
+    it, without waiting for the relay to find, claim and re-read the document (three
+    database round trips on the approval → SIS path).
+
+    Safety is the relay's: the claim is an ordinary outbox lease, so if this process dies
+    before publishing, the lease runs out and :class:`OutboxRelay` publishes the entries.
+    The whole outbox of the document is published in order (older entries first), so
+    events of one aggregate never overtake each other. Delivery stays at-least-once: a
+    publication that fails is left to the relay; consumers de-duplicate by CloudEvents id.
+    """
+
+    def __init__(self, publisher: KafkaPublisher, *, lease_seconds: float = 30.0) -> None:
+        self._publisher = publisher
+        self._lease = timedelta(seconds=lease_seconds)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.published = 0
+
+    def claim(self) -> tuple[str, dict[str, Any]]:
+        """An owner token and the ``$set`` fields that claim a document's outbox."""
+        owner = f"dispatch-{uuid.uuid4().hex}"
+        return owner, {LEASE: datetime.now(UTC) + self._lease, OWNER: owner}
+
+    def publish_soon(
+        self,
+        collection: AsyncCollection[dict[str, Any]],
+        doc_id: Any,
+        owner: str,
+        entries: Sequence[dict[str, Any]],
+    ) -> None:
+        """Publish ``entries`` (the document's whole outbox, in order) in the background."""
+        if not entries:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._publish(collection, doc_id, owner, list(entries))
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for publications in flight (at shutdown, before the producer stops)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    async def _publish(
+        self,
+        collection: AsyncCollection[dict[str, Any]],
+        doc_id: Any,
+        owner: str,
+        entries: list[dict[str, Any]],
+    ) -> None:
+        try:
+            futures = [await send_entry(self._publisher, entry) for entry in entries]
+            await asyncio.gather(*futures)
+            ids = [entry["id"] for entry in entries]
+            await collection.bulk_write(release_ops(doc_id, owner, ids), ordered=True)
+            self.published += len(entries)
+            PUBLISHED.labels(collection.name).inc(len(entries))
+        except Exception as exc:
+            # The lease runs out and the relay publishes what is left.
+            log.warning(
+                "immediate dispatch failed; the outbox relay will publish",
+                error=type(exc).__name__,
+                doc_id=str(doc_id),
             )
 
 

@@ -6,12 +6,12 @@ from fastapi import FastAPI
 
 from linking import messages
 from linking.adapters.mongo_store import MongoStore
-from linking.adapters.outbox_dispatch import ImmediateDispatch
 from linking.adapters.tokens import GuardianTokenVerifier, StaffTokenVerifier
 from linking.entrypoints.consumers import subscriptions
 from linking.entrypoints.http import build_router, install_linking_problems
 from linking.handlers import Deps
 from linking.settings import Settings
+from shared.runtime.outbox import ImmediateDispatch
 from shared.runtime.service import ServiceRuntime
 
 __all__ = ["Settings", "build_deps", "create_app"]
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, title="Linking service", description=DESCRIPTION, serves_without_kafka=True
     )
     # Events are published right after the write that commits them; the shared relay
-    # publishes whatever a crash leaves behind (adapters/outbox_dispatch.py).
+    # publishes whatever a crash leaves behind (`shared.runtime.outbox.ImmediateDispatch`).
     dispatch = ImmediateDispatch(runtime.publisher, lease_seconds=settings.outbox_lease_seconds)
     store = MongoStore.on(runtime.db, dispatch)
     deps = build_deps(store, settings)

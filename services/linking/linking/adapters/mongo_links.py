@@ -21,13 +21,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from linking.adapters.mongo_guardians import doc_to_guardian
-from linking.adapters.outbox_dispatch import ImmediateDispatch
 from linking.domain.guardians import Guardian
 from linking.domain.matching import id_key
 from linking.domain.model import LIVE_STATUSES, Link, LinkMethod, LinkStatus, live_key
 from shared.contracts.events import Event
 from shared.runtime.outbox import (
     OUTBOX,
+    ImmediateDispatch,
     merge_updates,
     outbox_entries,
     outbox_fields,

@@ -13,7 +13,7 @@ from linking.adapters.mongo_guardians import MongoGuardians
 from linking.adapters.mongo_legacy import MongoLegacyCredentials
 from linking.adapters.mongo_links import MongoLinks
 from linking.adapters.mongo_roster import MongoRoster
-from linking.adapters.outbox_dispatch import ImmediateDispatch
+from shared.runtime.outbox import ImmediateDispatch
 
 LINKS = "links"
 LIVE_LINKS = "live_links"
