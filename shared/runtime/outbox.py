@@ -35,8 +35,8 @@ from shared.contracts.envelope import encode, new_event_id
 from shared.contracts.events import Event
 from shared.runtime.kafka import KafkaPublisher
 from shared.runtime.logs import get_logger
-from shared.runtime.mongo import TRANSIENT_ERRORS
 from shared.runtime.tracing import context_from_headers, current_trace_headers, tracer
+from shared.runtime.worker import run_rounds
 
 log = get_logger(__name__)
 
@@ -160,42 +160,32 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until stopped; back off while Kafka or MongoDB is unreachable."""
-        backoff = self._poll
-        while not self._stopping.is_set():
-            await self._measure_backlog()
-            try:
-                moved = 0
-                for coll in self._collections:
-                    moved += await self.relay_once(coll)
-                backoff = self._poll
-                if moved:
-                    continue  # more may be waiting
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                transient = isinstance(exc, TRANSIENT_ERRORS)
-                log.warning(
-                    "outbox relay failed; retrying",
-                    error=type(exc).__name__,
-                    detail=str(exc)[:200],
-                    transient=transient,
-                )
-                backoff = min(backoff * 2, 10.0)
-                if isinstance(exc, KafkaError):
-                    # An idempotent producer that saw a fatal error (OutOfOrderSequenceNumber
-                    # after a broker restart) never recovers: replace it. Unsent entries stay
-                    # in their documents and go out with the new producer.
-                    try:
-                        await self._publisher.restart()
-                    except Exception as restart_exc:
-                        log.warning(
-                            "producer restart failed; retrying", error=type(restart_exc).__name__
-                        )
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
+        await run_rounds(
+            self._relay_round,
+            wake=self._wake,
+            stopped=self._stopping.is_set,
+            poll_seconds=self._poll,
+            failure="outbox relay failed; retrying",
+            on_failure=self._repair_producer,
+        )
+
+    async def _relay_round(self) -> int:
+        await self._measure_backlog()
+        moved = 0
+        for coll in self._collections:
+            moved += await self.relay_once(coll)
+        return moved
+
+    async def _repair_producer(self, exc: Exception) -> None:
+        if not isinstance(exc, KafkaError):
+            return
+        # An idempotent producer that saw a fatal error (OutOfOrderSequenceNumber after a
+        # broker restart) never recovers: replace it. Unsent entries stay in their
+        # documents and go out with the new producer.
+        try:
+            await self._publisher.restart()
+        except Exception as restart_exc:
+            log.warning("producer restart failed; retrying", error=type(restart_exc).__name__)
 
     async def _measure_backlog(self) -> None:
         """Update :data:`OLDEST_PENDING` at most every ``measure_seconds`` (one indexed

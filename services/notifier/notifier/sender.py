@@ -38,6 +38,7 @@ from notifier.ports import (
 from shared.runtime.logs import get_logger
 from shared.runtime.mongo import TRANSIENT_ERRORS
 from shared.runtime.tracing import context_from_headers, tracer
+from shared.runtime.worker import run_rounds
 
 log = get_logger(__name__)
 
@@ -158,27 +159,14 @@ class Sender:
     async def run(self) -> None:
         """Send until stopped; back off while MongoDB is unreachable."""
         self._running = asyncio.current_task()
-        backoff = self.poll_seconds
-        while not self._stopping:
-            try:
-                handled = await self.send_due()
-                backoff = self.poll_seconds
-                if handled:
-                    continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "sender round failed; retrying",
-                    error=type(exc).__name__,
-                    transient=isinstance(exc, TRANSIENT_ERRORS),
-                )
-                backoff = min(max(backoff, 0.1) * 2, 10.0)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
+        await run_rounds(
+            self.send_due,
+            wake=self._wake,
+            stopped=lambda: self._stopping,
+            poll_seconds=self.poll_seconds,
+            failure="sender round failed; retrying",
+            log_detail=False,
+        )
 
     async def send_due(self) -> int:
         """Claim one batch and deliver it. Returns how many notifications were handled."""

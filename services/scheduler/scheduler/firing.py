@@ -32,6 +32,7 @@ from scheduler.domain.clock import Clock, utcnow
 from scheduler.ports import EventSink, TimerRepository
 from shared.runtime.logs import get_logger
 from shared.runtime.tracing import tracer
+from shared.runtime.worker import run_rounds
 
 log = get_logger(__name__)
 
@@ -142,30 +143,23 @@ class Firer:
         return claim.found
 
     async def run(self) -> None:
-        """Fire due timers until stopped; back off while MongoDB or Kafka fails."""
-        backoff = self._poll
-        while not self._stopping:
-            self._idle.clear()
-            try:
-                found = await self.fire_batch()
-                backoff = self._poll
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "firing batch failed; its timers are re-claimed when the lease runs out",
-                    error=type(exc).__name__,
-                    detail=str(exc)[:200],
-                )
-                found = 0
-                backoff = min(backoff * 2, 10.0)
-            finally:
-                self._idle.set()
-            if found:
-                continue  # more may be due: the next batch re-reads, so new ones get in
-            self._wake.clear()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+        """Fire due timers until stopped; back off while MongoDB or Kafka fails (a failed
+        batch's timers are re-claimed when its lease runs out)."""
+        await run_rounds(
+            self._fire_round,
+            wake=self._wake,
+            stopped=lambda: self._stopping,
+            poll_seconds=self._poll,
+            failure="firing batch failed; its timers are re-claimed when the lease runs out",
+        )
+
+    async def _fire_round(self) -> int:
+        # More may be due after a batch that found some: the next batch re-reads.
+        self._idle.clear()
+        try:
+            return await self.fire_batch()
+        finally:
+            self._idle.set()
 
     async def stop(self, timeout: float = 15.0) -> None:
         """Let the batch in progress finish (so its leases are not left to run out)."""

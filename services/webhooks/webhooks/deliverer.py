@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 
 from shared.runtime.logs import get_logger
-from shared.runtime.mongo import TRANSIENT_ERRORS
+from shared.runtime.worker import run_rounds
 from webhooks.adapters.http_sender import HttpSender
 from webhooks.adapters.mongo_webhooks import MongoDeliveries, MongoEndpoints
 from webhooks.domain.model import Attempt, Delivery, RetrySchedule, Status, check_url
@@ -85,19 +85,16 @@ class Deliverer:
             await asyncio.wait(self._inflight, timeout=30)
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            started = 0
-            try:
-                started = await self.round()
-            except TRANSIENT_ERRORS as exc:
-                log.warning("webhook round failed; retrying", error=type(exc).__name__)
-            if started and len(self._inflight) < self._concurrency:
-                continue
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            except TimeoutError:
-                pass
+        """Start due deliveries until stopped, at once again while there is room."""
+        await run_rounds(
+            self.round,
+            wake=self._wake,
+            stopped=self._stopping.is_set,
+            poll_seconds=self._poll,
+            failure="webhook round failed; retrying",
+            again=lambda _: len(self._inflight) < self._concurrency,
+            log_detail=False,
+        )
 
     async def round(self) -> int:
         """Start attempts for due deliveries while there is room; return how many."""
