@@ -397,7 +397,9 @@ async def announce_contact_change(deps: Deps, account_id: str) -> int:
         now = deps.clock()
         updated_at = guardian.contact_updated_at or now
 
-        def update(current: Link, now: datetime = now, updated_at: datetime = updated_at) -> list[Event]:
+        def update(
+            current: Link, now: datetime = now, updated_at: datetime = updated_at
+        ) -> list[Event]:
             changed = current.update_contact(digest, now)
             if not changed:
                 return []
@@ -928,6 +930,7 @@ async def import_roster(
         started_at=started,
         finished_at=deps.clock(),
     )
+    await deps.roster.save_schools(bundle.school_names, bundle.closed_school_ids, deps.clock())
     await deps.roster.record_import({**summary.as_dict(), "_id": import_id, "by": started_by})
     log.info(
         "roster.imported",
@@ -941,6 +944,11 @@ async def import_roster(
         by=started_by,
     )
     return summary
+
+
+async def list_schools(deps: Deps) -> list[tuple[str, str]]:
+    """The schools families choose from, ``(school_id, name)`` by name."""
+    return await deps.roster.schools()
 
 
 @dataclass

@@ -128,6 +128,14 @@ class RosterRepository(Protocol):
 
     async def record_import(self, summary: Mapping[str, Any]) -> None: ...
 
+    async def save_schools(
+        self, names: Mapping[str, str], closed: Iterable[str], at: datetime
+    ) -> None:
+        """Record the schools of an import by id with their names; forget closed ones."""
+
+    async def schools(self) -> list[tuple[str, str]]:
+        """Every known school as ``(school_id, name)``, by name."""
+
 
 class GuardianRepository(Protocol):
     async def get(self, account_id: str) -> Guardian | None: ...

@@ -115,6 +115,7 @@ class FakeRoster:
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
         self.imports: list[Mapping[str, Any]] = []
+        self.school_names: dict[str, str] = {}
         self.writes = 0
         self.inserts = 0
 
@@ -188,6 +189,16 @@ class FakeRoster:
     async def record_import(self, summary: Mapping[str, Any]) -> None:
         self.imports.append(summary)
 
+    async def save_schools(
+        self, names: Mapping[str, str], closed: Iterable[str], at: datetime
+    ) -> None:
+        self.school_names.update(names)
+        for school_id in closed:
+            self.school_names.pop(school_id, None)
+
+    async def schools(self) -> list[tuple[str, str]]:
+        return sorted(self.school_names.items(), key=lambda item: item[1])
+
 
 class FakeGuardians:
     def __init__(self) -> None:
@@ -230,8 +241,10 @@ class FakeGuardians:
 
     async def record_profile(self, event: AccountProfileUpdated) -> None:
         g = self.docs.get(event.account_id)
-        if g and not g.deleted and (
-            g.contact_updated_at is None or g.contact_updated_at < event.updated_at
+        if (
+            g
+            and not g.deleted
+            and (g.contact_updated_at is None or g.contact_updated_at < event.updated_at)
         ):
             g.first_name, g.last_name, g.locale = event.first_name, event.last_name, event.locale
             g.phones = [p.model_dump() for p in event.phones]

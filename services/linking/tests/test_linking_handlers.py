@@ -521,6 +521,15 @@ async def test_roster_import_reimport_and_withdrawal(world: World) -> None:
     assert len(world.roster.imports) == 3
 
 
+async def test_an_import_lists_its_schools_by_name(world: World) -> None:
+    students = [BundleStudent("1", "Last", "First", "0777"), BundleStudent("2", "L", "F", "0555")]
+    await handlers.import_roster(world.deps, oneroster_bundle(students), started_by="t")
+    assert await handlers.list_schools(world.deps) == [
+        ("0555", "School 0555"),
+        ("0777", "School 0777"),
+    ]
+
+
 async def test_bad_roster_changes_nothing(world: World) -> None:
     before = dict(world.roster.docs)
     with pytest.raises(RosterFileInvalid):

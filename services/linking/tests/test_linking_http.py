@@ -578,3 +578,21 @@ async def test_the_help_desk_finds_a_guardian_of_the_schools_students_only(
         ),
         403,
     )
+
+
+async def test_schools_are_listed_by_name_to_anyone(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The wizard's list of schools needs no token and shows no student."""
+    await world.roster.save_schools(
+        {"0777": "Zion Middle", "0123": "Adams Elementary"}, [], datetime.now(UTC)
+    )
+    r = await client.get("/v1/schools")
+    assert r.status_code == 200
+    assert r.json() == {
+        "items": [
+            {"school_id": "0123", "name": "Adams Elementary"},
+            {"school_id": "0777", "name": "Zion Middle"},
+        ]
+    }
+    assert "public" in r.headers["cache-control"]

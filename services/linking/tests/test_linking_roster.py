@@ -225,3 +225,31 @@ def test_delta_withdraws_only_tobedeleted() -> None:
     }
     plan = plan_import(bundle, existing)
     assert plan.withdraw == ["0123|90960001"]
+
+
+def test_schools_keep_the_name_families_know_and_closed_ones_are_listed() -> None:
+    data = oneroster_bundle(_students("0123") + _students("0456", 1))
+    orgs = (
+        "sourcedId,status,dateLastModified,name,type,identifier,parentSourcedId\n"
+        "o1,,,  Lincoln   Elementary ,school,0123,d\n"
+        "o2,,,,school,0456,d\n"
+        "o3,tobedeleted,,Old School,school,0999,d\n"
+    )
+    users = zipfile.ZipFile(io.BytesIO(data)).read("users.csv").decode()
+    enrollments = zipfile.ZipFile(io.BytesIO(data)).read("enrollments.csv").decode()
+    # the generated bundle names its orgs by its own sourcedIds: point them at o1 / o2
+    for old, new in (("org-0123", "o1"), ("org-0456", "o2")):
+        users, enrollments = users.replace(old, new), enrollments.replace(old, new)
+    bundle = parse_bundle(
+        _rezip(
+            data,
+            {
+                "orgs.csv": orgs.encode(),
+                "users.csv": users.encode(),
+                "enrollments.csv": enrollments.encode(),
+            },
+        )
+    )
+    # white space folded; an org without a name is listed by its id
+    assert bundle.school_names == {"0123": "Lincoln Elementary", "0456": "0456"}
+    assert bundle.closed_school_ids == {"0999"}

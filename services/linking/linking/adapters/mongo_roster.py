@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, DeleteOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
@@ -30,9 +30,12 @@ class MongoRoster:
         self,
         collection: AsyncCollection[dict[str, Any]],
         imports: AsyncCollection[dict[str, Any]],
+        schools: AsyncCollection[dict[str, Any]],
     ) -> None:
         self.collection = collection
         self.imports = imports
+        #: ``{_id: school_id, name, updated_at}``: the schools families choose from
+        self.schools_collection = schools
 
     async def create_indexes(self) -> None:
         await self.collection.create_index(
@@ -139,3 +142,18 @@ class MongoRoster:
 
     async def record_import(self, summary: Mapping[str, Any]) -> None:
         await self.imports.insert_one(dict(summary))
+
+    async def save_schools(
+        self, names: Mapping[str, str], closed: Iterable[str], at: datetime
+    ) -> None:
+        ops: list[UpdateOne | DeleteOne] = [
+            UpdateOne({"_id": school_id}, {"$set": {"name": name, "updated_at": at}}, upsert=True)
+            for school_id, name in names.items()
+        ]
+        ops += [DeleteOne({"_id": school_id}) for school_id in closed]
+        if ops:
+            await self.schools_collection.bulk_write(ops, ordered=True)
+
+    async def schools(self) -> list[tuple[str, str]]:
+        cursor = self.schools_collection.find({}, {"name": 1}).sort("name", ASCENDING)
+        return [(str(d["_id"]), str(d["name"])) async for d in cursor]

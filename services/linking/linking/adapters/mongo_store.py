@@ -19,6 +19,7 @@ LINKS = "links"
 LIVE_LINKS = "live_links"
 ROSTER = "roster"
 ROSTER_IMPORTS = "roster_imports"
+SCHOOLS = "schools"
 GUARDIANS = "guardians"
 ACTIVATION_CODES = "activation_codes"
 LEGACY_CREDENTIALS = "legacy_credentials"
@@ -42,7 +43,7 @@ class MongoStore:
     ) -> MongoStore:
         return cls(
             links=MongoLinks(db[LINKS], db[LIVE_LINKS], dispatch, guardians=GUARDIANS),
-            roster=MongoRoster(db[ROSTER], db[ROSTER_IMPORTS]),
+            roster=MongoRoster(db[ROSTER], db[ROSTER_IMPORTS], db[SCHOOLS]),
             guardians=MongoGuardians(db[GUARDIANS]),
             codes=MongoActivationCodes(db[ACTIVATION_CODES]),
             legacy=MongoLegacyCredentials(db[LEGACY_CREDENTIALS]),

@@ -161,6 +161,10 @@ class RosterBundle:
     withdraw_sourced_ids: set[str] = field(default_factory=set)
     rejections: list[Rejection] = field(default_factory=list)
     rows_read: int = 0
+    #: The schools of ``orgs.csv`` by school id, with the name families know them by
+    #: (the wizard's list of schools); ``tobedeleted`` orgs are in ``closed_school_ids``.
+    school_names: dict[str, str] = field(default_factory=dict)
+    closed_school_ids: set[str] = field(default_factory=set)
 
     @property
     def rejected_count(self) -> int:
@@ -301,19 +305,23 @@ def build_bundle(files: Mapping[str, list[dict[str, str]]]) -> RosterBundle:
     # orgs: sourcedId -> school id guardians type
     orgs: dict[str, str] = {}
     scope: set[str] = set()
+    school_names: dict[str, str] = {}
+    closed: set[str] = set()
     for i, row in enumerate(files["orgs.csv"]):
         sid = row.get("sourcedId", "")
         if not sid:
             reject("orgs.csv", i, "sourcedId is empty")
             continue
-        if row.get("status", "").lower() == "tobedeleted":
-            continue
         school_id = row.get("identifier", "") or sid
+        if row.get("status", "").lower() == "tobedeleted":
+            closed.add(school_id)
+            continue
         if _too_long(sid, school_id):
             reject("orgs.csv", i, "a value is too long", sid)
             continue
         orgs[sid] = school_id
         scope.add(id_key(school_id))
+        school_names[school_id] = " ".join(row.get("name", "").split())[:200] or school_id
 
     # users: the students
     users: dict[str, tuple[int, dict[str, str]]] = {}
@@ -431,6 +439,8 @@ def build_bundle(files: Mapping[str, list[dict[str, str]]]) -> RosterBundle:
         withdraw_sourced_ids=tobedeleted_users if mode == "delta" else set(),
         rejections=rejections,
         rows_read=rows_read,
+        school_names=school_names,
+        closed_school_ids=closed,
     )
 
 

@@ -21,6 +21,7 @@ from fastapi import (
     Path,
     Query,
     Request,
+    Response,
     Security,
     UploadFile,
 )
@@ -204,6 +205,17 @@ class GuardianAtSchoolOut(BaseModel):
 
     guardian: GuardianOut
     links: list[StaffLinkOut]
+
+
+class SchoolOut(BaseModel):
+    school_id: str
+    name: str
+
+
+class SchoolList(BaseModel):
+    """The schools of the roster, by name: what a family chooses from (no student data)."""
+
+    items: list[SchoolOut]
 
 
 class QueueOut(BaseModel):
@@ -465,6 +477,20 @@ def build_router(
 
     GuardianDep = Annotated[GuardianIdentity, Depends(current_guardian)]
     StaffDep = Annotated[StaffIdentity, Depends(current_staff)]
+
+    # --- public -------------------------------------------------------------------
+
+    @router.get(
+        "/v1/schools",
+        response_model=SchoolList,
+        tags=["public"],
+        summary="The district's schools by name (from the roster), for choosing one",
+    )
+    async def get_schools(response: Response) -> SchoolList:
+        # Public and the same for everyone: shared caches may keep it a few minutes.
+        response.headers["Cache-Control"] = "public, max-age=300"
+        schools = await handlers.list_schools(deps)
+        return SchoolList(items=[SchoolOut(school_id=i, name=n) for i, n in schools])
 
     # --- guardians ----------------------------------------------------------------
 
