@@ -79,7 +79,8 @@ def fill_wizard(
     shot("5-security")
     next_step(page, "students")
     tick(page, "f-student-choice-claim")
-    page.fill("#f-new-claim-school-id", CHILD.school_id)
+    # the school by its name, from the roster's schools
+    page.select_option("#f-new-claim-school-id", label=f"School {CHILD.school_id}")
     page.fill("#f-new-claim-student-id", CHILD.student_id)
     page.fill("#f-new-claim-student-last-name", CHILD.family_name)
     page.locator("button[value=add]").click()

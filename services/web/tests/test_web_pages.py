@@ -418,3 +418,31 @@ def test_static_files_are_compressed_and_cached_pages_are_not(client: TestClient
     assert "max-age" in css.headers["cache-control"]
     page = client.get("/sign-in", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in page.headers
+
+
+def test_the_school_is_chosen_by_its_name_when_the_roster_has_schools(
+    client: TestClient, identity: FakeIdentity, linking: FakeLinking
+) -> None:
+    # Without schools from linking, the wizard asks for the school's ID.
+    fill_wizard(client, claim=False)
+    html = client.get("/register/students").text
+    assert 'name="new_claim.school_id"' in html and "<select" not in html.split("Add a student")[1]
+    linking.school_items = [
+        {"school_id": "0123", "name": "Adams Elementary"},
+        {"school_id": "0777", "name": "Zion Middle"},
+    ]
+    linking.school_calls = 0
+    client.app.state.deps.school_cache.clear()  # type: ignore[attr-defined]
+    html = client.get("/register/students").text
+    options = re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', html)
+    assert options == [("0123", "Adams Elementary"), ("0777", "Zion Middle")]
+    post(client, "/register/students", {
+        "action": "add", "student_choice": "claim", "new_claim.school_id": "0777",
+        "new_claim.student_id": "90966666", "new_claim.student_last_name": "Student",
+    })  # fmt: skip
+    # The list shows the name, never the internal id alone, here and on the review page.
+    assert "<td>Zion Middle</td>" in client.get("/register/students").text
+    post(client, "/register/students", {"student_choice": "claim"})
+    assert "Zion Middle" in client.get("/register/review").text
+    # Fetched once, then reused for a few minutes.
+    assert linking.school_calls == 1

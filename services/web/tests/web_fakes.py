@@ -133,6 +133,10 @@ class FakeIdentity:
         return ApiAnswer(200, {"locale": locale, "required": 3, "min_answer_length": 4,
                                "questions": QUESTIONS})  # fmt: skip
 
+    async def schools(self) -> ApiAnswer:
+        self.school_calls += 1
+        return ApiAnswer(200, {"items": self.school_items})
+
     async def ready(self) -> bool:
         return True
 
@@ -142,6 +146,9 @@ class FakeLinking:
         self.identity = identity
         self.by_email: dict[str, list[dict[str, Any]]] = {}
         self.requests: list[dict[str, Any]] = []
+        #: the roster's schools (none: the pages ask for the school ID)
+        self.school_items: list[dict[str, str]] = []
+        self.school_calls = 0
 
     async def links_of(self, token: str) -> list[dict[str, Any]] | None:
         email = self.identity.sessions.get(token)
@@ -182,6 +189,10 @@ class FakeLinking:
                 link["status"] = "withdrawn"
                 return ApiAnswer(200, link)
         return problem(404, "link-not-found")
+
+    async def schools(self) -> ApiAnswer:
+        self.school_calls += 1
+        return ApiAnswer(200, {"items": self.school_items})
 
     async def ready(self) -> bool:
         return True

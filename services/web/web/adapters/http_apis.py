@@ -131,3 +131,6 @@ class HttpLinkingApi(_Api):
         return await self._call(
             "DELETE", f"/v1/links/{quote(link_id, safe='')}", token=token, locale=locale
         )
+
+    async def schools(self) -> ApiAnswer:
+        return await self._call("GET", "/v1/schools")

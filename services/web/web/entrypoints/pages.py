@@ -8,6 +8,7 @@ same page and its field errors, never a 500 for bad input.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -35,6 +36,8 @@ CHANNELS = ("email", "sms")
 KINDS = ("link_updates", "reminders", "account")
 #: Most form fields one page accepts (the wizard's largest step has ~20).
 MAX_FORM_FIELDS = 100
+#: How long the list of schools is reused before asking linking again.
+SCHOOLS_FRESH_SECONDS = 300.0
 
 
 @dataclass
@@ -48,6 +51,8 @@ class Deps:
     templates: Environment
     cookie_secure: bool
     trust_forwarded_for: bool = False
+    #: The roster's schools as linking last gave them: (fetched at, [(id, name)]).
+    school_cache: list[tuple[float, list[tuple[str, str]]]] = field(default_factory=list)
 
 
 @dataclass
@@ -586,6 +591,25 @@ def build_router(deps: Deps) -> Pages:
             questions=questions, errors=errors, values=values,
         )  # fmt: skip
 
+    async def school_list() -> list[tuple[str, str]]:
+        """The schools families choose from, by name; refreshed every few minutes. Empty
+        when linking has none or cannot be reached: the pages then ask for the school ID."""
+        now = time.monotonic()
+        if deps.school_cache and now - deps.school_cache[0][0] < SCHOOLS_FRESH_SECONDS:
+            return deps.school_cache[0][1]
+        answer = await deps.linking.schools()
+        items = answer.body.get("items") if answer.ok else None
+        if not isinstance(items, list):
+            return deps.school_cache[0][1] if deps.school_cache else []
+        schools = [
+            (str(i["school_id"]), str(i["name"]))
+            for i in items
+            if isinstance(i, dict) and i.get("school_id") and i.get("name")
+        ]
+        if schools:  # an empty roster is asked again: an import shows up at once
+            deps.school_cache[:] = [(now, schools)]
+        return schools
+
     async def questions_for(p: Page) -> list[dict[str, str]]:
         answer = await deps.identity.security_questions(p.locale)
         items = answer.body.get("questions") if answer.ok else None
@@ -619,6 +643,9 @@ def build_router(deps: Deps) -> Pages:
             "question_count": question_count,
             "max_claims": wizard.MAX_CLAIMS,
         }
+        if slug in ("students", "review"):
+            context["schools"] = await school_list()
+            context["school_names"] = dict(context["schools"])
         if slug in ("security", "review"):
             questions = await questions_for(p)
             context["questions"] = questions
@@ -774,6 +801,7 @@ def build_router(deps: Deps) -> Pages:
         }
         shown.update(values or {})
         items = links.body.get("items") if links.ok else None
+        schools = await school_list()
         rows = [
             {
                 **link,
@@ -796,6 +824,8 @@ def build_router(deps: Deps) -> Pages:
             links=rows,
             links_unavailable=not links.ok,
             notice=notice or p.session.flash.pop("notice", None),
+            schools=schools,
+            school_names=dict(schools),
         )
 
     @router.get("/account")
