@@ -9,6 +9,7 @@ portal staff-token --school ID       mint a local staff bearer token   (linking)
 portal roster import FILE.zip        load a OneRoster 1.1 CSV bundle   (linking)
 portal legacy import FILE.csv        load previous-portal credential hashes (linking)
 portal webhooks endpoint add ...     register an SIS webhook endpoint       (webhooks)
+portal webhooks endpoint update ID   edit it: URL, events, on/off, secret   (webhooks)
 portal webhooks deliveries|replay    read and replay the delivery log       (webhooks)
 """
 
@@ -198,7 +199,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate = endpoint.add_parser("rotate-secret", help="new secret; the old one stays valid 24 h")
     rotate.add_argument("endpoint")
+    rotate.add_argument("--overlap-hours", type=_positive_hours, help="instead of 24 h")
     rotate.set_defaults(func=_delegate("webhooks.cli", "rotate_secret"))
+    update = endpoint.add_parser(
+        "update", help="edit an endpoint (prints it, and its new secret once when rotated)"
+    )
+    update.add_argument("endpoint")
+    update.add_argument("--url", help="a new URL (checked as at registration)")
+    update.add_argument("--events", help="comma-separated event types replacing the list, or 'all'")
+    onoff = update.add_mutually_exclusive_group()
+    onoff.add_argument("--enable", dest="enabled", action="store_const", const=True)
+    onoff.add_argument(
+        "--disable",
+        dest="enabled",
+        action="store_const",
+        const=False,
+        help="no new deliveries until enabled again",
+    )
+    update.add_argument("--description")
+    secret = update.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--rotate-secret",
+        action="store_true",
+        help="a new secret; both sign during the overlap (24 h unless --overlap-hours)",
+    )
+    secret.add_argument(
+        "--retire-previous-secrets",
+        action="store_true",
+        help="end a rotation's overlap now: only the newest secret signs",
+    )
+    update.add_argument("--overlap-hours", type=_positive_hours)
+    update.set_defaults(func=_delegate("webhooks.cli", "endpoint_update"))
     log = hooks.add_parser("deliveries", help="the delivery log (JSON lines)")
     log.add_argument("--endpoint")
     log.add_argument("--status", choices=["pending", "delivered", "failed"])
@@ -211,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--endpoint", help="with --failed: only this endpoint's")
     replay.set_defaults(func=_delegate("webhooks.cli", "replay"))
     return parser
+
+
+def _positive_hours(text: str) -> float:
+    hours = float(text)
+    if not 0 < hours <= 24 * 30:
+        raise argparse.ArgumentTypeError("between 0 and 720 hours")
+    return hours
 
 
 def main(argv: list[str] | None = None) -> int:

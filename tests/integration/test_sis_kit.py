@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,16 @@ JAVA_DIR = ROOT / "examples" / "sis-consumer-java"
 JAR = JAVA_DIR / "target" / "sis-consumer.jar"
 PYTHON_EXAMPLE = ROOT / "docs" / "operations" / "scripts" / "sis_consumer_example.py"
 SIS_TYPES = sorted(str(t) for t in SIS_TOPICS)
-#: The topics the example consumers read: the link decisions that grant or end access.
-#: (GuardianContactUpdated, also public, is left to the integrator's contact handling.)
-EXAMPLE_TYPES = ["LinkApproved", "LinkDenied", "LinkRevoked", "LinkWithdrawn", "LinkExpired"]
+#: The topics the example consumers read: every public topic (the link decisions that
+#: grant or end access, and the contact changes of approved links).
+EXAMPLE_TYPES = [
+    "LinkApproved",
+    "LinkDenied",
+    "LinkRevoked",
+    "LinkWithdrawn",
+    "LinkExpired",
+    "GuardianContactUpdated",
+]
 
 
 @dataclass
@@ -113,30 +121,66 @@ async def test_the_real_relay_produces_exactly_the_test_vectors(run: Run) -> Non
                     assert got == want, name
 
 
-def _expected_outputs(run: Run) -> dict[str, dict[str, str]]:
-    """What the example prints for each distinct event relayed so far."""
+def _contact(guardian: dict[str, Any]) -> dict[str, Any]:
+    """The contact summary the examples print, written out from a vector's data."""
+    address = guardian["address"]
+    street = ", ".join(p for p in (address["street"], address["apt"]) if p)
+    emergency = next(p for p in guardian["phones"] if p["kind"] == guardian["emergency_phone"])
+    return {
+        "emergency": emergency["e164"],
+        "sms": [p["e164"] for p in guardian["phones"] if p["sms"] is True],
+        "address": f"{street}, {address['city']}, {address['state']} {address['zip']}",
+        "secondary_email": guardian["secondary_email"],
+    }
+
+
+def _expected_outputs(run: Run, order: list[str]) -> dict[str, dict[str, str]]:
+    """What the example prints for each distinct event relayed so far, given the order in
+    which it applied them (ce_ids): the three events of one link (approved, contact
+    change, revoked) are on three topics, read in any order."""
     vectors = {v["name"]: v for _, _, v in load_vectors()}
-    out = {}
-    for name, ce_id in run.for_examples():
-        vector = vectors[name]
+    out: dict[str, dict[str, Any]] = {}
+    ended: set[str] = set()
+    held: dict[str, tuple[datetime, dict[str, Any]]] = {}  # link → (ce_time, contact)
+    events = {ce_id: vectors[name] for name, ce_id in run.for_examples()}
+    for ce_id in sorted(events, key=order.index):
+        vector = events[ce_id]
         data, headers = vector["data"], dict(vector["headers"])
-        line = {
+        link = data["link_id"]
+        line: dict[str, Any] = {
             "ce_id": ce_id,
             "ce_type": headers["ce_type"],
             "key": vector["key"],
-            "link_id": data["link_id"],
+            "link_id": link,
         }
-        if headers["ce_type"] == "LinkApproved":
+        at = datetime.fromisoformat(headers["ce_time"])
+        newer = link not in held or at > held[link][0]
+        if headers["ce_type"] in ("LinkApproved", "GuardianContactUpdated") and link in ended:
+            line["action"] = "ignore_ended"
+        elif headers["ce_type"] == "LinkApproved":
             line |= {
                 "action": "grant",
                 "guardian_email": data["guardian"]["email"],
                 "student_id": data["student"]["student_id"],
                 "school_id": data["student"]["school_id"],
+                "contact": _contact(data["guardian"]) if newer else held[link][1],
             }
+            if newer:
+                held[link] = (at, _contact(data["guardian"]))
+        elif headers["ce_type"] == "GuardianContactUpdated":
+            assert newer  # the samples' contact change is later than their approval
+            line |= {
+                "action": "update_contact",
+                "contact": _contact(data["guardian"]),
+                "changed": data["changed"],
+            }
+            held[link] = (at, _contact(data["guardian"]))
         elif headers["ce_type"] == "LinkRevoked":
             line |= {"action": "remove", "student_id": data["student_id"]}
+            ended.add(link)
         else:
             line |= {"action": "close"}
+            ended.add(link)
         out[ce_id] = line
     return out
 
@@ -161,21 +205,20 @@ def _consume(
 def _check_consumer(command: list[str], run: Run, name: str) -> None:
     group = f"sis-{name}-{uuid.uuid4().hex[:6]}"
     applied = run.work / f"{group}.applied"
-    expected = _expected_outputs(run)
     lines = _consume(command, run, group, applied, len(run.for_examples()))
     applied_lines = [line for line in lines if line["action"] != "duplicate"]
-    approved = next(s for s in SAMPLES if s.name == "approved-in-person").event_id
-    revoked = next(s for s in SAMPLES if s.name == "revoked").event_id
     order = [line["ce_id"] for line in applied_lines]
-    if order.index(revoked) < order.index(approved):
-        # Different topics, no order between them: the revocation came first, so the
-        # approval of the ended link must not grant access.
-        expected[approved] = {
-            k: v
-            for k, v in expected[approved].items()
-            if k in ("ce_id", "ce_type", "key", "link_id")
-        }
-        expected[approved]["action"] = "ignore_ended"
+    # Different topics, no order between them: what the SIS does depends on the order it
+    # read them in (an ended link stays ended; the newer contact block is kept).
+    expected = _expected_outputs(run, order)
+    by_name = {s.name: s.event_id for s in SAMPLES}
+    contact_line = next(
+        line for line in applied_lines if line["ce_id"] == by_name["phone-and-sms-consent"]
+    )
+    if order.index(by_name["revoked"]) > order.index(by_name["phone-and-sms-consent"]):
+        # Read before the revocation: the new mobile with its SMS consent reached the SIS.
+        assert contact_line["action"] == "update_contact"
+        assert contact_line["contact"]["sms"] == ["+19045550142"]
     # Every event applied once, with what the SIS needs; the redelivered one skipped
     # (only when it came after the first copy: a duplicate is recognised by its ce_id).
     assert {line["ce_id"]: line for line in applied_lines} == expected
@@ -253,3 +296,49 @@ def test_java_webhook_verifier_accepts_the_portals_signatures(java_jar: Path) ->
     assert verdict(new, body + b" ") == "invalid"
     assert verdict(new, body, msg_id="e-2") == "invalid"
     assert verdict(new_secret(), body) == "invalid"
+
+
+def test_python_example_keeps_the_newest_contact_across_restarts(tmp_path: Path) -> None:
+    """The Python example's rules without a broker: a contact change read before its
+    link's approval is kept (the approval's older block does not replace it), an older
+    change is ignored, an ended link takes no contact, and all of it survives a restart
+    (the state file is read again)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sis_consumer_example", PYTHON_EXAMPLE)
+    assert spec and spec.loader
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    vectors = {v["name"]: v for _, _, v in load_vectors()}
+    approval, change = vectors["approved-in-person"], vectors["phone-and-sms-consent"]
+    link = approval["key"]
+    path = tmp_path / "applied.txt"
+
+    def apply(vector: dict[str, Any], ce_id: str, ce_time: str, state: Any) -> dict[str, Any]:
+        headers = dict(vector["headers"])
+        return dict(
+            example.apply_to_sis(
+                headers["ce_type"], ce_id, ce_time, vector["key"], vector["data"], state
+            )
+        )
+
+    state = example.SisState(path)
+    newer = apply(change, "c1", "2026-11-30T18:20:41.503Z", state)
+    assert newer["action"] == "update_contact"
+    assert newer["contact"] == _contact(change["data"]["guardian"])
+    assert newer["changed"] == ["phones", "secondary_email"]
+    granted = apply(approval, "a1", "2026-11-24T14:05:09.12Z", state)
+    assert granted["action"] == "grant"
+    # The approval came later but is older: the SIS keeps the new mobile and SMS consent.
+    assert granted["contact"] == newer["contact"] != _contact(approval["data"]["guardian"])
+
+    restarted = example.SisState(path)
+    assert restarted.applied("c1") and restarted.applied("a1")
+    assert restarted.contact(link)[1] == newer["contact"]
+    older = apply(change, "c0", "2026-11-29T00:00:00Z", restarted)
+    assert older["action"] == "ignore_older_contact"
+    assert restarted.contact(link)[1] == newer["contact"]
+    removed = apply(vectors["revoked"], "r1", "2026-12-01T16:45:30Z", restarted)
+    assert removed["action"] == "remove"
+    assert apply(change, "c2", "2026-12-02T00:00:00Z", restarted)["action"] == "ignore_ended"
+    assert example.SisState(path).ended(link)

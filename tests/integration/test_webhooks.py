@@ -9,12 +9,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from webhooks.domain.signing import verify
 
 from shared.contracts.envelope import encode
 from shared.contracts.events import GuardianContactUpdated, LinkApproved, LinkRevoked
@@ -76,8 +78,14 @@ def endpoint(hooks: Portal, receiver: Receiver) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr
     registered = json.loads(done.stdout)
     assert registered["event_types"] == sorted(
-        ["LinkApproved", "LinkDenied", "LinkExpired", "LinkRevoked", "LinkWithdrawn",
-         "GuardianContactUpdated"]
+        [
+            "LinkApproved",
+            "LinkDenied",
+            "LinkExpired",
+            "LinkRevoked",
+            "LinkWithdrawn",
+            "GuardianContactUpdated",
+        ]
     )
     receiver.secrets.append(registered["secret"])
     return dict(registered)
@@ -309,3 +317,96 @@ async def test_contact_change_is_delivered_in_order_after_the_approval(
     mobile = body["data"]["guardian"]["phones"][0]
     assert mobile["e164"] == "+19045550142" and mobile["sms"] is True
     assert body["data"]["guardian"]["address"]["zip"] == "32207"
+
+
+async def test_endpoint_edited_moved_filtered_disabled_and_rotated(
+    hooks: Portal, receiver: Receiver, endpoint: dict[str, Any]
+) -> None:
+    """``portal webhooks endpoint update`` on a second endpoint; the module's endpoint
+    (every event type) is the witness that an event was consumed, since both endpoints'
+    deliveries of an event are queued together."""
+    done = cli(hooks, "endpoint", "add", "--sis", "powerschool", "--url", receiver.url)
+    assert done.returncode == 0, done.stderr
+    second = json.loads(done.stdout)
+    receiver.secrets.append(second["secret"])
+    moved_url = receiver.url + "-v2"
+
+    def update(*args: str) -> dict[str, Any]:
+        updated = cli(hooks, "endpoint", "update", second["id"], *args)
+        assert updated.returncode == 0, updated.stderr
+        return dict(json.loads(updated.stdout))
+
+    def rows(endpoint_id: str, event_id: str) -> list[dict[str, Any]]:
+        return [
+            d for d in deliveries(hooks, "--endpoint", endpoint_id) if d["webhook_id"] == event_id
+        ]
+
+    async def consumed(event: Any) -> str:
+        """Publish; wait until the witness delivered it (so it was consumed)."""
+        event_id = await publish(hooks, event)
+        wait_accepted(receiver, {event_id})
+        wait_until(
+            lambda: any(r["status"] == "delivered" for r in rows(endpoint["id"], event_id)),
+            timeout=30,
+            what="the witness's delivery",
+        )
+        return event_id
+
+    def at_second(event_id: str) -> list[Any]:
+        return [
+            r
+            for r in receiver.accepted()
+            if r.headers["webhook-id"] == event_id and r.path.endswith("/sis/hooks-v2")
+        ]
+
+    try:
+        # Moved and filtered: the secret stays, the list is replaced.
+        row = update("--url", moved_url, "--events", "LinkRevoked", "--description", "moved")
+        assert row["url"] == moved_url and row["event_types"] == ["LinkRevoked"]
+        assert row["description"] == "moved" and "secret" not in row
+        assert len(row["secrets"]) == 1 and row["secrets"][0]["expires_at"] is None
+        filtered = await consumed(approved(str(uuid.uuid4())))
+        assert rows(second["id"], filtered) == []
+        kept = await consumed(revoked(str(uuid.uuid4())))
+        wait_until(lambda: at_second(kept), timeout=30, what="delivery to the new URL")
+        assert all(r.valid_signature for r in at_second(kept))
+
+        # Disabled: nothing queued for it; enabled again: delivered.
+        assert update("--disable")["enabled"] is False
+        listed = [json.loads(line) for line in cli(hooks, "endpoint", "list").stdout.splitlines()]
+        assert next(e for e in listed if e["id"] == second["id"])["enabled"] is False
+        paused = await consumed(revoked(str(uuid.uuid4())))
+        assert rows(second["id"], paused) == []
+        assert update("--enable", "--events", "all")["enabled"] is True
+        resumed = await consumed(approved(str(uuid.uuid4())))
+        wait_until(lambda: at_second(resumed), timeout=30, what="delivery once enabled")
+
+        # Rotated with a one-hour overlap: both sign; the overlap ended: the new one only.
+        row = update("--rotate-secret", "--overlap-hours", "1")
+        new_secret, old_secret = row["secret"], second["secret"]
+        assert len(row["secrets"]) == 2
+        expires = datetime.fromisoformat(row["secrets"][1]["expires_at"])
+        assert 0 < (expires - datetime.now(UTC)).total_seconds() <= 3600
+        receiver.secrets.append(new_secret)
+        both = await consumed(approved(str(uuid.uuid4())))
+        wait_until(lambda: at_second(both), timeout=30, what="delivery during the overlap")
+        request = at_second(both)[0]
+        assert len(request.headers["webhook-signature"].split(" ")) == 2
+        for secret in (old_secret, new_secret):
+            assert verify(secret, request.headers, request.body, now=time.time())
+        row = update("--retire-previous-secrets")
+        assert len(row["secrets"]) == 1 and "secret" not in row
+        single = await consumed(approved(str(uuid.uuid4())))
+        wait_until(lambda: at_second(single), timeout=30, what="delivery after the overlap")
+        request = at_second(single)[0]
+        assert len(request.headers["webhook-signature"].split(" ")) == 1
+        assert verify(new_secret, request.headers, request.body, now=time.time())
+        assert not verify(old_secret, request.headers, request.body, now=time.time())
+
+        # A refused change leaves the endpoint as it was.
+        refused = cli(hooks, "endpoint", "update", second["id"], "--url", "https://10.20.30.40/h")
+        assert refused.returncode == 2 and "did not allow" in refused.stderr
+        missing = cli(hooks, "endpoint", "update", "ep_missing", "--disable")
+        assert missing.returncode == 2 and "no endpoint" in missing.stderr
+    finally:
+        cli(hooks, "endpoint", "update", second["id"], "--disable")

@@ -63,6 +63,7 @@ class Received:
     at: float
     valid_signature: bool
     answered: int
+    path: str = ""
 
     @property
     def event(self) -> dict[str, Any]:
@@ -104,7 +105,7 @@ class Receiver:
                     receiver.fail_next -= 1 if receiver.fail_next > 0 else 0
                     secrets = list(receiver.secrets)
                 valid = any(verify(s, headers, body, now=time.time()) for s in secrets)
-                received = Received(headers, body, time.time(), valid, 0)
+                received = Received(headers, body, time.time(), valid, 0, self.path)
                 with receiver._lock:
                     receiver.requests.append(received)  # recorded on arrival
                 if slow:

@@ -1,5 +1,5 @@
-"""``portal webhooks ...``: register endpoints, rotate secrets, read and replay the
-delivery log (the ``portal`` command delegates here; arguments in shared/runtime/cli.py).
+"""``portal webhooks ...``: register and edit endpoints, rotate secrets, read and replay
+the delivery log (the ``portal`` command delegates here; arguments in shared/runtime/cli.py).
 Every command works on the service's database (``MONGODB_URI``)."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.runtime.mongo import create_client, service_database
 from webhooks import handlers
-from webhooks.domain.model import Delivery, Status, UrlRefused
+from webhooks.domain.model import Delivery, Endpoint, Status, UrlRefused
 
 
 async def _run(work: Any) -> Any:
@@ -100,14 +101,74 @@ def endpoint_list(_: argparse.Namespace) -> int:
     return int(asyncio.run(_run(work)))
 
 
+def _overlap(args: argparse.Namespace) -> timedelta | None:
+    hours = getattr(args, "overlap_hours", None)
+    return None if hours is None else timedelta(hours=hours)
+
+
 def rotate_secret(args: argparse.Namespace) -> int:
     async def work(deps: handlers.Dependencies) -> int:
         try:
-            endpoint, secret = await handlers.rotate_secret(deps, args.endpoint)
+            endpoint, secret = await handlers.rotate_secret(deps, args.endpoint, _overlap(args))
         except KeyError:
             print(f"webhooks: no endpoint {args.endpoint}", file=sys.stderr)
             return 2
         print(json.dumps({"id": endpoint.id, "secret": secret}))
+        return 0
+
+    return int(asyncio.run(_run(work)))
+
+
+def _endpoint_row(e: Endpoint, now: datetime) -> dict[str, Any]:
+    """An endpoint as the operator sees it: never its secrets, only when each was made
+    and until when it signs."""
+    return {
+        "id": e.id,
+        "sis": e.sis,
+        "url": e.url,
+        "enabled": e.enabled,
+        "event_types": sorted(e.event_types),
+        "description": e.description,
+        "secrets": [
+            {
+                "created_at": s.created_at.isoformat(),
+                "expires_at": s.expires_at.isoformat() if s.expires_at else None,
+            }
+            for s in e.secrets
+            if s.active(now)
+        ],
+    }
+
+
+def endpoint_update(args: argparse.Namespace) -> int:
+    """Edit an endpoint: URL, event types, enabled, description, secret rotation."""
+
+    async def work(deps: handlers.Dependencies) -> int:
+        events = None
+        if args.events is not None:
+            events = [] if args.events == "all" else [t for t in args.events.split(",") if t]
+        try:
+            endpoint, secret = await handlers.update_endpoint(
+                deps,
+                args.endpoint,
+                url=args.url,
+                event_types=events,
+                enabled=args.enabled,
+                description=args.description,
+                rotate_secret=args.rotate_secret,
+                overlap=_overlap(args),
+                retire_previous_secrets=args.retire_previous_secrets,
+            )
+        except KeyError:
+            print(f"webhooks: no endpoint {args.endpoint}", file=sys.stderr)
+            return 2
+        except (UrlRefused, ValueError) as exc:
+            print(f"webhooks: refused: {exc}", file=sys.stderr)
+            return 2
+        row = _endpoint_row(endpoint, datetime.now(UTC))
+        if secret is not None:
+            row["secret"] = secret  # shown once
+        print(json.dumps(row))
         return 0
 
     return int(asyncio.run(_run(work)))

@@ -1,12 +1,12 @@
 """Use cases of the webhooks service: queue a delivery per endpoint for each public event;
-register endpoints, rotate their secrets, read and replay the delivery log."""
+register and edit endpoints, rotate their secrets, read and replay the delivery log."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from shared.contracts.envelope import Envelope
@@ -80,6 +80,18 @@ def refuse_bad_url(url: str, deps: Dependencies) -> None:
         raise UrlRefused("; ".join(problems))
 
 
+def deliverable_types(event_types: Iterable[str]) -> frozenset[str]:
+    """The event types an endpoint asks for (none: every deliverable one); ValueError
+    names any that is not deliverable."""
+    types = frozenset(event_types) or DELIVERABLE
+    unknown = sorted(types - DELIVERABLE)
+    if unknown:
+        raise ValueError(
+            f"not deliverable: {', '.join(unknown)} (choose from {', '.join(sorted(DELIVERABLE))})"
+        )
+    return types
+
+
 async def register_endpoint(
     deps: Dependencies,
     *,
@@ -89,12 +101,7 @@ async def register_endpoint(
     description: str = "",
 ) -> tuple[Endpoint, str]:
     """Register an endpoint; returns it and its first secret (shown once)."""
-    types = frozenset(event_types) or DELIVERABLE
-    unknown = sorted(types - DELIVERABLE)
-    if unknown:
-        raise ValueError(
-            f"not deliverable: {', '.join(unknown)} (choose from {', '.join(sorted(DELIVERABLE))})"
-        )
+    types = deliverable_types(event_types)
     refuse_bad_url(url, deps)
     now = deps.clock()
     secret = new_secret()
@@ -111,15 +118,67 @@ async def register_endpoint(
     return endpoint, secret
 
 
-async def rotate_secret(deps: Dependencies, endpoint_id: str) -> tuple[Endpoint, str]:
-    """A new signing secret; the previous one stays valid for the overlap."""
+async def rotate_secret(
+    deps: Dependencies, endpoint_id: str, overlap: timedelta | None = None
+) -> tuple[Endpoint, str]:
+    """A new signing secret; the previous one stays valid for the overlap (the
+    service's default unless given)."""
+    endpoint, secret = await update_endpoint(deps, endpoint_id, rotate_secret=True, overlap=overlap)
+    assert secret is not None
+    return endpoint, secret
+
+
+async def update_endpoint(
+    deps: Dependencies,
+    endpoint_id: str,
+    *,
+    url: str | None = None,
+    event_types: Iterable[str] | None = None,
+    enabled: bool | None = None,
+    description: str | None = None,
+    rotate_secret: bool = False,
+    overlap: timedelta | None = None,
+    retire_previous_secrets: bool = False,
+) -> tuple[Endpoint, str | None]:
+    """Edit a registered endpoint; returns it and its new secret when one was made.
+
+    A new URL passes the same checks as at registration. ``event_types`` replaces the
+    list (empty: every deliverable type). A disabled endpoint gets no new deliveries;
+    those already queued keep their retry schedule (they fail while it is disabled, and
+    go out at their next attempt once it is enabled again). ``rotate_secret`` adds a new
+    secret, both signing for ``overlap``; ``retire_previous_secrets`` ends that overlap
+    now. Queued deliveries go to the endpoint as it is at each attempt (URL, secrets).
+    KeyError: no such endpoint; ValueError (UrlRefused): a refused change, nothing saved.
+    """
     endpoint = await deps.endpoints.get(endpoint_id)
     if endpoint is None:
         raise KeyError(endpoint_id)
-    secret = new_secret()
-    rotated = endpoint.rotated(secret, deps.clock(), deps.rotation_overlap)
-    await deps.endpoints.save(rotated)
-    return rotated, secret
+    if rotate_secret and retire_previous_secrets:
+        raise ValueError("rotate the secret or retire the previous ones, not both at once")
+    if overlap is not None and not rotate_secret:
+        raise ValueError("an overlap is given only with a secret rotation")
+    changes: dict[str, object] = {}
+    if url is not None and url != endpoint.url:
+        refuse_bad_url(url, deps)
+        changes["url"] = url
+    if event_types is not None:
+        changes["event_types"] = deliverable_types(event_types)
+    if enabled is not None:
+        changes["enabled"] = enabled
+    if description is not None:
+        changes["description"] = description
+    if not changes and not rotate_secret and not retire_previous_secrets:
+        raise ValueError("nothing to change")
+    updated = replace(endpoint, **changes)  # type: ignore[arg-type]
+    now = deps.clock()
+    secret: str | None = None
+    if rotate_secret:
+        secret = new_secret()
+        updated = updated.rotated(secret, now, overlap or deps.rotation_overlap)
+    if retire_previous_secrets:
+        updated = updated.previous_secrets_retired()
+    await deps.endpoints.save(updated)
+    return updated, secret
 
 
 async def replay(deps: Dependencies, delivery_ids: Iterable[str]) -> int:

@@ -100,6 +100,12 @@ class Endpoint:
         )
         return replace(self, secrets=(SigningSecret(new_secret, now), *kept))
 
+    def previous_secrets_retired(self) -> Endpoint:
+        """Only the newest secret signs from now on: the receiver has switched to it, so
+        the overlap of a rotation ends early."""
+        newest = max(self.secrets, key=lambda s: s.created_at)
+        return replace(self, secrets=(newest,))
+
 
 @dataclass(frozen=True)
 class Attempt:
