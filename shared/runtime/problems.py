@@ -23,6 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://guardian-portal.dev/problems/"
 SUPPORTED_LOCALES = ("en", "es", "vi", "ar", "so", "ht")
+#: Retry-After of a 503 while a dependency (Kafka, a MongoDB primary) is unreachable.
+RETRY_AFTER_SECONDS = 5
 
 _MESSAGES: dict[str, dict[str, str]] = {
     "missing": {
@@ -277,6 +279,31 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             headers=getattr(exc, "headers", None),
         )
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A dependency that may answer again soon: the client should retry, not report a
+        # bug. (No HTTP write of the portal waits for Kafka — events queue in the outbox —
+        # so this is a safety net, and MongoDB's answer while a member is elected.)
+        from shared.runtime.logs import get_logger
+
+        get_logger(__name__).warning(
+            "dependency unavailable", path=request.url.path, error=type(exc).__name__
+        )
+        return problem(
+            503,
+            type_="dependency-unavailable",
+            title="Service Unavailable",
+            detail="a dependency of this service is unreachable; try again shortly",
+            instance=request.url.path,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    from aiokafka.errors import KafkaError
+
+    from shared.runtime.mongo import TRANSIENT_ERRORS
+
+    for error in (KafkaError, *TRANSIENT_ERRORS):
+        app.add_exception_handler(error, _unavailable)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

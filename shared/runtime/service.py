@@ -96,6 +96,10 @@ class ServiceRuntime:
         self._shutdown: list[Step] = []
         self._routers: list[APIRouter] = []
         self._tasks: list[asyncio.Task[None]] = []
+        #: True once the producer and the consumers have connected to Kafka.
+        self.kafka_connected = False
+        #: First delay between background attempts to reach Kafka (doubles up to 10 s).
+        self.kafka_retry_seconds = 0.5
 
     # --- registration -------------------------------------------------------------
 
@@ -131,9 +135,14 @@ class ServiceRuntime:
     # --- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect, prepare, start consuming and relaying."""
+        """Connect, prepare, start consuming and relaying.
+
+        MongoDB is waited for (nothing works without it). Kafka is not: if the broker
+        does not answer at once, the service starts anyway (liveness ok, ``/readyz``
+        shows Kafka unreachable), the outbox holds the events, and the producer and the
+        consumers connect in the background as soon as the broker is back. So a pod
+        restarted during a broker outage is not killed in a loop by its probes."""
         await self._until_ready("MongoDB", lambda: ping(self.mongo))
-        await self._until_ready("Kafka", self.publisher.start)
         for coll in self._outbox_collections:
             await ensure_outbox_index(coll)
         for step in self._startup:
@@ -148,15 +157,51 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         for loop in self._background:
             self._tasks.append(asyncio.create_task(self._guard(loop), name=loop.__name__))
-        await self.broker.start()
+        if not await self._connect_kafka():
+            log.warning(
+                "Kafka unreachable: serving without it, connecting in the background",
+                bootstrap=self.settings.kafka_bootstrap_servers,
+            )
+            self._tasks.append(
+                asyncio.create_task(self._connect_kafka_until_up(), name="kafka-connect")
+            )
         log.info(
             "service started",
             http_port=self.settings.http_port,
             consumes=[str(t) for t in self.consumers.topics],
+            kafka=self.kafka_connected,
         )
+
+    async def _connect_kafka(self) -> bool:
+        """One attempt at the producer and then the consumers; False while the broker
+        is unreachable (a half-started broker is stopped again, to retry cleanly)."""
+        try:
+            await self.publisher.connect()
+            await self.broker.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("Kafka connection failed", error=type(exc).__name__)
+            with suppress(Exception):
+                await self.broker.stop()
+            return False
+        self.kafka_connected = True
+        return True
+
+    async def _connect_kafka_until_up(self) -> None:
+        """Retry :meth:`_connect_kafka` with backoff (up to 10 s apart) until it works."""
+        delay = self.kafka_retry_seconds
+        while not await self._connect_kafka():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        log.info("Kafka reachable again: producing and consuming")
+        self.wake_relay()
 
     async def stop(self) -> None:
         """Stop consuming (finishing in-flight messages), then the loops, then close."""
+        for task in self._tasks:
+            if task.get_name() == "kafka-connect":
+                task.cancel()
         with suppress(Exception):
             await self.broker.stop()
         for step in self._shutdown:
@@ -215,7 +260,10 @@ class ServiceRuntime:
             checks["mongodb"] = f"unreachable ({type(exc).__name__})"
         try:
             ok = await asyncio.wait_for(self.publisher.ready(), 2.0)
-            checks["kafka"] = "ok" if ok else "unreachable"
+            if ok and not self.kafka_connected:
+                checks["kafka"] = "connecting"  # the consumers are not subscribed yet
+            else:
+                checks["kafka"] = "ok" if ok else "unreachable"
         except Exception as exc:
             checks["kafka"] = f"unreachable ({type(exc).__name__})"
         for dependency, state in checks.items():
