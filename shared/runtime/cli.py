@@ -4,6 +4,7 @@ portal serve SERVICE                 run one service (identity|linking|notifier|
 portal topics create                 create every topic of the catalog and its .DLQ
 portal schemas export                regenerate shared/contracts/schemas/*.json
 portal asyncapi export               regenerate shared/contracts/asyncapi/<service>.json and sis.json
+portal openapi export                regenerate shared/contracts/openapi/<service>.json
 portal vectors export                regenerate shared/contracts/vectors/ (sample SIS records)
 portal staff-token --school ID       mint a local staff bearer token   (linking)
 portal roster import FILE.zip        load a OneRoster 1.1 CSV bundle   (linking)
@@ -26,6 +27,7 @@ SERVICES = ("identity", "linking", "notifier", "scheduler", "webhooks")
 #: Deployables that are HTTP clients of the services: no topics, no AsyncAPI document.
 FRONT_ENDS = ("web",)
 ASYNCAPI_DIR = Path(__file__).resolve().parents[1] / "contracts" / "asyncapi"
+OPENAPI_DIR = Path(__file__).resolve().parents[1] / "contracts" / "openapi"
 
 
 def service_module(name: str) -> Any:
@@ -107,6 +109,27 @@ def _asyncapi_export(_: argparse.Namespace) -> int:
     return 0
 
 
+def openapi_documents() -> dict[str, dict[str, Any]]:
+    """The OpenAPI document of every deployable that serves one (``GET /openapi.json``),
+    generated from its FastAPI app (no lifespan: nothing connects)."""
+    docs: dict[str, dict[str, Any]] = {}
+    for name in SERVICES + FRONT_ENDS:
+        module = service_module(name)
+        app = module.create_app(module.Settings(otel_traces_file=None))
+        if app.openapi_url:
+            docs[name] = app.openapi()
+    return docs
+
+
+def _openapi_export(_: argparse.Namespace) -> int:
+    OPENAPI_DIR.mkdir(parents=True, exist_ok=True)
+    for name, doc in openapi_documents().items():
+        path = OPENAPI_DIR / f"{name}.json"
+        path.write_text(render_asyncapi(doc), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
 def _vectors_export(_: argparse.Namespace) -> int:
     from shared.contracts.vectors import export_vectors
 
@@ -151,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     asyncapi.add_parser("export", help="regenerate the checked-in documents").set_defaults(
         func=_asyncapi_export
+    )
+
+    openapi = sub.add_parser("openapi", help="OpenAPI documents").add_subparsers(
+        dest="openapi_command", required=True
+    )
+    openapi.add_parser("export", help="regenerate the checked-in documents").set_defaults(
+        func=_openapi_export
     )
 
     vectors = sub.add_parser("vectors", help="sample SIS records").add_subparsers(
