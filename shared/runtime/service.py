@@ -112,7 +112,8 @@ class ServiceRuntime:
         self._outbox_collections.append(collection)
 
     def on_startup(self, step: Step) -> None:
-        """Run ``step`` once MongoDB and Kafka are reachable (e.g. create indexes)."""
+        """Run ``step`` at start-up once MongoDB is reachable (e.g. create indexes; Kafka
+        may still be down)."""
         self._startup.append(step)
 
     def on_shutdown(self, step: Step) -> None:
