@@ -100,6 +100,9 @@ class ServiceRuntime:
         self.kafka_connected = False
         #: First delay between background attempts to reach Kafka (doubles up to 10 s).
         self.kafka_retry_seconds = 0.5
+        #: At shutdown, how long the consumers may take to stop (their drain is FastStream's
+        #: graceful_timeout, 20 s, within it); the producer gets at most 10 s after them.
+        self.kafka_stop_seconds = 25.0
 
     # --- registration -------------------------------------------------------------
 
@@ -203,8 +206,11 @@ class ServiceRuntime:
         for task in self._tasks:
             if task.get_name() == "kafka-connect":
                 task.cancel()
+        # Bounded: with the broker unreachable, leaving the group and flushing the producer
+        # would wait for it until the pod's grace period ran out (seen in the broker-outage
+        # fault test). Unsent events stay in the outbox; uncommitted ones are redelivered.
         with suppress(Exception):
-            await self.broker.stop()
+            await asyncio.wait_for(self.broker.stop(), self.kafka_stop_seconds)
         for step in self._shutdown:
             with suppress(Exception):
                 await step()
@@ -215,7 +221,8 @@ class ServiceRuntime:
                 task.cancel()
         with suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
-        await self.publisher.stop()
+        with suppress(Exception):
+            await asyncio.wait_for(self.publisher.stop(), min(10.0, self.kafka_stop_seconds))
         await self.mongo.close()
         self.tracer_provider.shutdown()
         log.info("service stopped")

@@ -121,3 +121,24 @@ async def test_stop_ends_the_background_connection(
     assert connecting
     await asyncio.wait_for(rt.stop(), 15)
     assert connecting[0].done()
+
+
+async def test_stop_does_not_wait_for_an_unreachable_broker(
+    runtime: tuple[ServiceRuntime, FakeKafka], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leaving the group or flushing the producer can hang while the broker is down: the
+    shutdown goes on after ``kafka_stop_seconds`` (the outbox keeps unsent events)."""
+    rt, fake = runtime
+    fake.up = True
+    await rt.start()
+    hung: list[str] = []
+
+    async def hang(what: str) -> None:
+        hung.append(what)
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(rt.broker, "stop", lambda: hang("consumers"))
+    monkeypatch.setattr(rt.publisher, "stop", lambda: hang("producer"))
+    rt.kafka_stop_seconds = 0.05
+    await asyncio.wait_for(rt.stop(), 5)
+    assert hung == ["consumers", "producer"]
