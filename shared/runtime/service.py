@@ -33,7 +33,7 @@ from shared.runtime.limits import DEPENDENCY_WAIT_SECONDS
 from shared.runtime.logs import configure_logging, get_logger
 from shared.runtime.mongo import create_client, ping, service_database
 from shared.runtime.outbox import OutboxRelay, ensure_outbox_index
-from shared.runtime.problems import install_problem_handlers, problem
+from shared.runtime.problems import document_problems, install_problem_handlers, problem
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.tracing import configure_tracing, redact_request_span
 
@@ -313,6 +313,15 @@ class ServiceRuntime:
             redoc_url=None,
         )
         install_problem_handlers(app)
+        generate_openapi = app.openapi
+
+        def openapi_with_problems() -> dict[str, Any]:
+            # The error answers as they are: problem+json (shared/runtime/problems.py).
+            if app.openapi_schema is None:
+                app.openapi_schema = document_problems(generate_openapi())
+            return app.openapi_schema
+
+        app.openapi = openapi_with_problems  # type: ignore[method-assign]
         app.add_middleware(HttpMetricsMiddleware)
         for router in self._routers:
             app.include_router(router)

@@ -38,3 +38,24 @@ def test_committed_document_matches_the_code(service: str) -> None:
         pytest.fail(f"{path.name} differs from the code ({changed}): run `make openapi`")
     # Stable text form: a re-export of unchanged code gives no diff.
     assert path.read_text(encoding="utf-8") == render_asyncapi(current)
+
+
+@pytest.mark.parametrize("service", sorted(DOCUMENTS))
+def test_every_error_response_is_documented_as_problem_json(service: str) -> None:
+    """What the services send on every 4xx/5xx (shared/runtime/problems.py) is what the
+    documents say: application/problem+json with the Problem schema — FastAPI's plain JSON
+    ``HTTPValidationError`` for 422 is never sent, so never documented."""
+    doc = DOCUMENTS[service]
+    wrong = [
+        f"{method.upper()} {path} {code}: {sorted(response.get('content', {}))}"
+        for path, operations in doc["paths"].items()
+        for method, operation in operations.items()
+        for code, response in operation.get("responses", {}).items()
+        if code.startswith(("4", "5"))
+        and response.get("content", {}).get("application/problem+json", {}).get("schema")
+        != {"$ref": "#/components/schemas/Problem"}
+    ]
+    assert not wrong, wrong
+    assert "HTTPValidationError" not in json.dumps(doc)
+    problem = doc["components"]["schemas"]["Problem"]
+    assert problem["required"] == ["type", "title", "status"]
