@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # faster than its Python server. Set to 0 to use the Python server instead.
 export DEVSTACK_BUILD_RUST_MONGO ?= 1
 
-.PHONY: chromium browser run stop test unit contract integration faults bench lint lock topics schemas asyncapi vectors clean-data help
+.PHONY: chromium browser run stop test unit contract integration faults bench lint lock topics schemas asyncapi openapi vectors clean-data help
 
 help:
 	@sed -n '1,8p' Makefile
@@ -48,6 +48,10 @@ schemas: venv
 
 asyncapi: venv
 	$(PY) -m shared.runtime.cli asyncapi export
+
+# The HTTP APIs' OpenAPI documents → shared/contracts/openapi/ (checked by tests/contract).
+openapi: venv
+	$(PY) -m shared.runtime.cli openapi export
 
 # Sample SIS records (shared/contracts/vectors/); then `make asyncapi` (its examples).
 vectors: venv

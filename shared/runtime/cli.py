@@ -4,6 +4,8 @@ portal serve SERVICE                 run one service (identity|linking|notifier|
 portal topics create                 create every topic of the catalog and its .DLQ
 portal schemas export                regenerate shared/contracts/schemas/*.json
 portal asyncapi export               regenerate shared/contracts/asyncapi/<service>.json and sis.json
+portal openapi export                regenerate shared/contracts/openapi/<service>.json
+portal backup dump --out DIR         dump the databases (mongodump's layout; restore --from DIR)
 portal vectors export                regenerate shared/contracts/vectors/ (sample SIS records)
 portal staff-token --school ID       mint a local staff bearer token   (linking)
 portal roster import FILE.zip        load a OneRoster 1.1 CSV bundle   (linking)
@@ -27,6 +29,7 @@ SERVICES = ("identity", "linking", "notifier", "scheduler", "webhooks")
 #: Deployables that are HTTP clients of the services: no topics, no AsyncAPI document.
 FRONT_ENDS = ("web",)
 ASYNCAPI_DIR = Path(__file__).resolve().parents[1] / "contracts" / "asyncapi"
+OPENAPI_DIR = Path(__file__).resolve().parents[1] / "contracts" / "openapi"
 
 
 def service_module(name: str) -> Any:
@@ -108,6 +111,52 @@ def _asyncapi_export(_: argparse.Namespace) -> int:
     return 0
 
 
+def openapi_documents() -> dict[str, dict[str, Any]]:
+    """The OpenAPI document of every deployable that serves one (``GET /openapi.json``),
+    generated from its FastAPI app (no lifespan: nothing connects)."""
+    docs: dict[str, dict[str, Any]] = {}
+    for name in SERVICES + FRONT_ENDS:
+        module = service_module(name)
+        app = module.create_app(module.Settings(otel_traces_file=None))
+        if app.openapi_url:
+            docs[name] = app.openapi()
+    return docs
+
+
+def _openapi_export(_: argparse.Namespace) -> int:
+    OPENAPI_DIR.mkdir(parents=True, exist_ok=True)
+    for name, doc in openapi_documents().items():
+        path = OPENAPI_DIR / f"{name}.json"
+        path.write_text(render_asyncapi(doc), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from pymongo import MongoClient
+
+    from shared.runtime import backup
+    from shared.runtime.settings import ServiceSettings
+
+    settings = ServiceSettings()
+    options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": 10000}
+    if settings.mongodb_tls_ca_file is not None:
+        options["tlsCAFile"] = str(settings.mongodb_tls_ca_file)
+    client: Any = MongoClient(settings.mongodb_uri.get_secret_value(), **options)
+    try:
+        if args.backup_command == "dump":
+            names = args.db or backup.portal_databases(settings.mongodb_database_prefix)
+            counts = backup.dump(client, names, Path(args.out))
+        else:
+            rename = dict(pair.split("=", 1) for pair in args.rename)
+            counts = backup.restore(client, Path(args.source), rename=rename, only=args.db)
+    finally:
+        client.close()
+    for name, n in counts.items():
+        print(f"{args.backup_command} {name}: {n} documents")
+    return 0
+
+
 def _vectors_export(_: argparse.Namespace) -> int:
     from shared.contracts.vectors import export_vectors
 
@@ -153,6 +202,32 @@ def build_parser() -> argparse.ArgumentParser:
     asyncapi.add_parser("export", help="regenerate the checked-in documents").set_defaults(
         func=_asyncapi_export
     )
+
+    openapi = sub.add_parser("openapi", help="OpenAPI documents").add_subparsers(
+        dest="openapi_command", required=True
+    )
+    openapi.add_parser("export", help="regenerate the checked-in documents").set_defaults(
+        func=_openapi_export
+    )
+
+    backups = sub.add_parser(
+        "backup", help="logical dump/restore of the databases (mongodump's layout; MONGODB_URI)"
+    ).add_subparsers(dest="backup_command", required=True)
+    bdump = backups.add_parser("dump", help="dump the portal's databases into a folder")
+    bdump.add_argument("--out", required=True, help="folder to write <db>/<collection>.bson")
+    bdump.add_argument("--db", action="append", help="a database (default: the portal's)")
+    bdump.set_defaults(func=_backup)
+    brestore = backups.add_parser("restore", help="replace collections from a dump folder")
+    brestore.add_argument("--from", dest="source", required=True, help="the dump folder")
+    brestore.add_argument("--db", action="append", help="restore only this dumped database")
+    brestore.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        metavar="DUMPED=TARGET",
+        help="restore a dumped database under another name (a rehearsal)",
+    )
+    brestore.set_defaults(func=_backup)
 
     vectors = sub.add_parser("vectors", help="sample SIS records").add_subparsers(
         dest="action", required=True

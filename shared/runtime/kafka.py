@@ -77,6 +77,9 @@ class KafkaPublisher:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._running = False
+        # One producer at a time: the relay, readiness and the background connection may
+        # all find it missing at once.
+        self._starting = asyncio.Lock()
 
     @property
     def prefix(self) -> str:
@@ -85,6 +88,23 @@ class KafkaPublisher:
     async def start(self) -> None:
         """Start the producer (raises ``KafkaError`` while the broker is unreachable)."""
         self._running = True
+        async with self._starting:
+            await self._start_producer()
+
+    async def connect(self) -> None:
+        """Start the producer unless one is running. While the broker is unreachable this
+        raises, and every later send tries again."""
+        self._running = True
+        async with self._starting:
+            if self._producer is None:
+                await self._start_producer()
+
+    @property
+    def connected(self) -> bool:
+        """Whether a started producer is in place."""
+        return self._producer is not None
+
+    async def _start_producer(self) -> None:
         producer = AIOKafkaProducer(
             **connection_options(self._settings),
             client_id=f"{self._settings.service_name}-producer",
@@ -122,8 +142,8 @@ class KafkaPublisher:
     async def _current(self) -> AIOKafkaProducer:
         if not self._running:
             raise RuntimeError("publisher not started")
-        if self._producer is None:  # an earlier (re)start failed
-            await self.start()
+        if self._producer is None:  # not reachable at start-up, or a restart failed
+            await self.connect()
         assert self._producer is not None
         return self._producer
 

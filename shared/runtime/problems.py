@@ -12,6 +12,7 @@ add their own codes through :func:`register_messages`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,8 @@ from shared.locales import SUPPORTED_LOCALES
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://guardian-portal.dev/problems/"
+#: Retry-After of a 503 while a dependency (Kafka, a MongoDB primary) is unreachable.
+RETRY_AFTER_SECONDS = 5
 
 _MESSAGES: dict[str, dict[str, str]] = {
     "missing": {
@@ -279,6 +282,31 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A dependency that may answer again soon: the client should retry, not report a
+        # bug. (No HTTP write of the portal waits for Kafka — events queue in the outbox —
+        # so this is a safety net, and MongoDB's answer while a member is elected.)
+        from shared.runtime.logs import get_logger
+
+        get_logger(__name__).warning(
+            "dependency unavailable", path=request.url.path, error=type(exc).__name__
+        )
+        return problem(
+            503,
+            type_="dependency-unavailable",
+            title="Service Unavailable",
+            detail="a dependency of this service is unreachable; try again shortly",
+            instance=request.url.path,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    from aiokafka.errors import KafkaError
+
+    from shared.runtime.mongo import TRANSIENT_ERRORS
+
+    for error in (KafkaError, *TRANSIENT_ERRORS):
+        app.add_exception_handler(error, _unavailable)
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         from shared.runtime.logs import get_logger
@@ -287,3 +315,63 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(
             500, type_="internal", title="Internal Server Error", instance=request.url.path
         )
+
+
+#: The OpenAPI schema of every error answer (RFC 9457, with the portal's ``errors``).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details (application/problem+json). Extra members "
+    "may follow (e.g. `checks` of /readyz).",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": f"A URI, {PROBLEM_BASE}<code>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "The request path"},
+        "errors": {
+            "type": "array",
+            "description": "One entry per invalid field, in the request's language",
+            "items": {"$ref": "#/components/schemas/ProblemFieldError"},
+        },
+    },
+    "additionalProperties": True,
+}
+PROBLEM_FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ProblemFieldError",
+    "type": "object",
+    "required": ["field", "code", "message"],
+    "properties": {
+        "field": {"type": "string", "description": "Dotted path, e.g. phones.mobile.number"},
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make an OpenAPI document say what the services answer on errors: every 4xx/5xx
+    response is ``application/problem+json`` with the Problem schema (FastAPI documents
+    its 422 as plain JSON ``HTTPValidationError``, which the portal never sends). Examples
+    are kept. Changes ``schema`` in place and returns it."""
+    for operations in (schema.get("paths") or {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for code, response in (operation.get("responses") or {}).items():
+                if not str(code).startswith(("4", "5")):
+                    continue
+                content = response.get("content") or {}
+                media = content.get(PROBLEM_JSON) or content.get("application/json") or {}
+                media = {k: v for k, v in media.items() if k != "schema"}
+                response["content"] = {PROBLEM_JSON: {"schema": _PROBLEM_REF, **media}}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    components["ProblemFieldError"] = PROBLEM_FIELD_ERROR_SCHEMA
+    text = json.dumps(schema)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{unused}"' not in text:
+            components.pop(unused, None)
+    return schema

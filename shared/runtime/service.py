@@ -33,7 +33,7 @@ from shared.runtime.limits import DEPENDENCY_WAIT_SECONDS
 from shared.runtime.logs import configure_logging, get_logger
 from shared.runtime.mongo import create_client, ping, service_database
 from shared.runtime.outbox import OutboxRelay, ensure_outbox_index
-from shared.runtime.problems import install_problem_handlers, problem
+from shared.runtime.problems import document_problems, install_problem_handlers, problem
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.tracing import configure_tracing, redact_request_span
 
@@ -96,6 +96,13 @@ class ServiceRuntime:
         self._shutdown: list[Step] = []
         self._routers: list[APIRouter] = []
         self._tasks: list[asyncio.Task[None]] = []
+        #: True once the producer and the consumers have connected to Kafka.
+        self.kafka_connected = False
+        #: First delay between background attempts to reach Kafka (doubles up to 10 s).
+        self.kafka_retry_seconds = 0.5
+        #: At shutdown, how long the consumers may take to stop (their drain is FastStream's
+        #: graceful_timeout, 20 s, within it); the producer gets at most 10 s after them.
+        self.kafka_stop_seconds = 25.0
 
     # --- registration -------------------------------------------------------------
 
@@ -108,7 +115,8 @@ class ServiceRuntime:
         self._outbox_collections.append(collection)
 
     def on_startup(self, step: Step) -> None:
-        """Run ``step`` once MongoDB and Kafka are reachable (e.g. create indexes)."""
+        """Run ``step`` at start-up once MongoDB is reachable (e.g. create indexes; Kafka
+        may still be down)."""
         self._startup.append(step)
 
     def on_shutdown(self, step: Step) -> None:
@@ -131,9 +139,14 @@ class ServiceRuntime:
     # --- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect, prepare, start consuming and relaying."""
+        """Connect, prepare, start consuming and relaying.
+
+        MongoDB is waited for (nothing works without it). Kafka is not: if the broker
+        does not answer at once, the service starts anyway (liveness ok, ``/readyz``
+        shows Kafka unreachable), the outbox holds the events, and the producer and the
+        consumers connect in the background as soon as the broker is back. So a pod
+        restarted during a broker outage is not killed in a loop by its probes."""
         await self._until_ready("MongoDB", lambda: ping(self.mongo))
-        await self._until_ready("Kafka", self.publisher.start)
         for coll in self._outbox_collections:
             await ensure_outbox_index(coll)
         for step in self._startup:
@@ -148,17 +161,56 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         for loop in self._background:
             self._tasks.append(asyncio.create_task(self._guard(loop), name=loop.__name__))
-        await self.broker.start()
+        if not await self._connect_kafka():
+            log.warning(
+                "Kafka unreachable: serving without it, connecting in the background",
+                bootstrap=self.settings.kafka_bootstrap_servers,
+            )
+            self._tasks.append(
+                asyncio.create_task(self._connect_kafka_until_up(), name="kafka-connect")
+            )
         log.info(
             "service started",
             http_port=self.settings.http_port,
             consumes=[str(t) for t in self.consumers.topics],
+            kafka=self.kafka_connected,
         )
+
+    async def _connect_kafka(self) -> bool:
+        """One attempt at the producer and then the consumers; False while the broker
+        is unreachable (a half-started broker is stopped again, to retry cleanly)."""
+        try:
+            await self.publisher.connect()
+            await self.broker.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("Kafka connection failed", error=type(exc).__name__)
+            with suppress(Exception):
+                await self.broker.stop()
+            return False
+        self.kafka_connected = True
+        return True
+
+    async def _connect_kafka_until_up(self) -> None:
+        """Retry :meth:`_connect_kafka` with backoff (up to 10 s apart) until it works."""
+        delay = self.kafka_retry_seconds
+        while not await self._connect_kafka():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        log.info("Kafka reachable again: producing and consuming")
+        self.wake_relay()
 
     async def stop(self) -> None:
         """Stop consuming (finishing in-flight messages), then the loops, then close."""
+        for task in self._tasks:
+            if task.get_name() == "kafka-connect":
+                task.cancel()
+        # Bounded: with the broker unreachable, leaving the group and flushing the producer
+        # would wait for it until the pod's grace period ran out (seen in the broker-outage
+        # fault test). Unsent events stay in the outbox; uncommitted ones are redelivered.
         with suppress(Exception):
-            await self.broker.stop()
+            await asyncio.wait_for(self.broker.stop(), self.kafka_stop_seconds)
         for step in self._shutdown:
             with suppress(Exception):
                 await step()
@@ -169,7 +221,8 @@ class ServiceRuntime:
                 task.cancel()
         with suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
-        await self.publisher.stop()
+        with suppress(Exception):
+            await asyncio.wait_for(self.publisher.stop(), min(10.0, self.kafka_stop_seconds))
         await self.mongo.close()
         self.tracer_provider.shutdown()
         log.info("service stopped")
@@ -215,7 +268,10 @@ class ServiceRuntime:
             checks["mongodb"] = f"unreachable ({type(exc).__name__})"
         try:
             ok = await asyncio.wait_for(self.publisher.ready(), 2.0)
-            checks["kafka"] = "ok" if ok else "unreachable"
+            if ok and not self.kafka_connected:
+                checks["kafka"] = "connecting"  # the consumers are not subscribed yet
+            else:
+                checks["kafka"] = "ok" if ok else "unreachable"
         except Exception as exc:
             checks["kafka"] = f"unreachable ({type(exc).__name__})"
         for dependency, state in checks.items():
@@ -257,6 +313,15 @@ class ServiceRuntime:
             redoc_url=None,
         )
         install_problem_handlers(app)
+        generate_openapi = app.openapi
+
+        def openapi_with_problems() -> dict[str, Any]:
+            # The error answers as they are: problem+json (shared/runtime/problems.py).
+            if app.openapi_schema is None:
+                app.openapi_schema = document_problems(generate_openapi())
+            return app.openapi_schema
+
+        app.openapi = openapi_with_problems  # type: ignore[method-assign]
         app.add_middleware(HttpMetricsMiddleware)
         for router in self._routers:
             app.include_router(router)

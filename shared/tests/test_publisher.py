@@ -87,3 +87,24 @@ async def test_a_stopped_publisher_refuses_to_send(publisher: KafkaPublisher) ->
     with pytest.raises(RuntimeError):
         await publisher.send("T", key=None, value=b"v", headers=[])
     assert len(FakeProducer.started) == 1
+
+
+async def test_connect_while_the_broker_is_down_then_send_once_it_is_back(
+    publisher: KafkaPublisher,
+) -> None:
+    """A service that started during a broker outage: connect raises, later sends
+    start the producer themselves."""
+    FakeProducer.broker_up = False
+    with pytest.raises(KafkaConnectionError):
+        await publisher.connect()
+    assert not publisher.connected
+    assert await publisher.ready() is False
+    FakeProducer.broker_up = True
+    await publisher.send_and_wait("T", key=None, value=b"v", headers=[])
+    assert publisher.connected and FakeProducer.started[-1].sent == ["p.T"]
+
+
+async def test_concurrent_connects_start_one_producer(publisher: KafkaPublisher) -> None:
+    await asyncio.gather(*(publisher.connect() for _ in range(5)))
+    await publisher.connect()
+    assert len(FakeProducer.started) == 1

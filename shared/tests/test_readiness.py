@@ -69,3 +69,31 @@ def test_mongodb_tls_ca_file_reaches_the_client(
     mongo.create_client(ServiceSettings())
     assert seen[0]["tlsCAFile"] == str(ca)
     assert "tlsCAFile" not in seen[1]
+
+
+@pytest.mark.parametrize("error", ["kafka", "mongodb"])
+def test_an_unreachable_dependency_in_a_request_is_a_503_problem(error: str) -> None:
+    """A request that meets an unreachable broker or MongoDB answers 503 problem+json
+    with Retry-After (the client retries), not a 500."""
+    from aiokafka.errors import KafkaConnectionError
+    from fastapi import FastAPI
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    from shared.runtime.problems import install_problem_handlers
+
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/v1/things")
+    async def write() -> None:
+        if error == "kafka":
+            raise KafkaConnectionError("broker unreachable")
+        raise ServerSelectionTimeoutError("no primary")
+
+    response = TestClient(app, raise_server_exceptions=False).post("/v1/things")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["retry-after"] == "5"
+    body = response.json()
+    assert body["type"].endswith("/dependency-unavailable") and body["status"] == 503
+    assert "broker" not in body.get("detail", "")  # no internals leak

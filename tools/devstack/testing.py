@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import subprocess
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
 
-from tools.devstack import procs, stack
+from tools.devstack import kafka, procs, stack
 from tools.devstack.kafka import HEALTH_TOPIC, run_async
 from tools.devstack.paths import (
     HOST,
@@ -45,6 +47,7 @@ from tools.devstack.paths import (
 from tools.devstack.smtp_sink import MODES, MailStore
 
 __all__ = [
+    "IsolatedKafka",
     "Mail",
     "MailTimeout",
     "StackInfo",
@@ -317,6 +320,104 @@ def restart_mongo(timeout: float = 60.0) -> None:
     """Stop and start the Mongo server; data persists (same data dir)."""
     stop_mongo(min(timeout, 30.0))
     start_mongo(timeout)
+
+
+# --- a broker of the test's own ---------------------------------------------------------------
+
+
+class IsolatedKafka:
+    """A second single-node Kafka (KRaft) on free ports with its own data directory, for a
+    test that stops the broker: the shared one (127.0.0.1:9092) keeps serving every other
+    test. Same jars and settings as the shared broker (``tools/devstack/kafka.py``).
+
+    ``start()`` formats the data directory the first time; ``stop()`` then ``start()``
+    keeps topics and committed offsets, like :func:`restart_kafka`.
+    """
+
+    def __init__(self, workdir: Path, start_timeout: float = 120.0) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port`` for KAFKA_BOOTSTRAP_SERVERS."""
+        return f"{HOST}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        """The JVM's output (the broker's own log is ``kafka.log`` beside it)."""
+        return self.workdir / "log" / "kafka.out"
+
+    def _java(self) -> list[str]:
+        return kafka._java_base(self.workdir / "log")
+
+    def start(self, timeout: float | None = None) -> None:
+        """Start the broker and wait until a test produce succeeds."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        kafka.resolve_jars()
+        data = self.workdir / "data"
+        props = self.workdir / "server.properties"
+        (self.workdir / "log").mkdir(parents=True, exist_ok=True)
+        props.write_text(kafka.server_properties(self.port, self.controller_port, data))
+        if not (data / "meta.properties").exists():
+            data.mkdir(parents=True, exist_ok=True)
+            storage_tool = [*self._java(), "kafka.tools.StorageTool", "format", "--standalone"]
+            formatted = subprocess.run(
+                [*storage_tool, "-t", kafka._new_cluster_id(), "-c", str(props)],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=300,
+            )
+            if formatted.returncode != 0:
+                raise procs.DevstackError(f"isolated Kafka: format failed: {formatted.stderr}")
+        with self.log_path.open("ab") as out:
+            self._proc = subprocess.Popen(
+                [*self._java(), "kafka.Kafka", str(props)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + (timeout or self.start_timeout)
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise procs.DevstackError(
+                    f"isolated Kafka exited ({self._proc.returncode}): "
+                    f"{procs.log_tail(self.log_path)}"
+                )
+            try:
+                kafka.probe(self.bootstrap, timeout=5.0)
+                return
+            except Exception as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                time.sleep(0.5)
+        self.stop()
+        raise procs.DevstackError(f"isolated Kafka not ready: {last}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the broker (SIGTERM, SIGKILL after ``timeout``); its port refuses after."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        procs.poll_until(lambda: not procs.port_open(HOST, self.port), timeout=10)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
 
 
 # --- data reset without restarts -------------------------------------------------------------

@@ -53,6 +53,23 @@ class Catalog:
         """Every service that produces or consumes."""
         return sorted(set(self.producers.values()) | set(self.consumers))
 
+    def prefixed(self, prefix: str) -> Catalog:
+        """The same catalog with every topic name behind ``prefix`` (KAFKA_TOPIC_PREFIX)."""
+        if not prefix:
+            return self
+
+        def p(topic: str) -> str:
+            return f"{prefix}{topic}"
+
+        return Catalog(
+            topics=tuple(p(t) for t in self.topics),
+            dlq_suffix=self.dlq_suffix,
+            producers={p(t): svc for t, svc in self.producers.items()},
+            consumers={svc: frozenset(p(t) for t in ts) for svc, ts in self.consumers.items()},
+            secret_topics=frozenset(p(t) for t in self.secret_topics),
+            sis_topics=frozenset(p(t) for t in self.sis_topics),
+        )
+
     def produced_by(self, service: str) -> list[str]:
         """Topics ``service`` publishes, in catalog order."""
         return [t for t in self.topics if self.producers.get(t) == service]

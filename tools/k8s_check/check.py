@@ -57,7 +57,14 @@ KUBE_SCORE_IGNORED: dict[str, dict[str, str]] = {
         "horizontalpodautoscaler-replicas": "one replica per service on a laptop",
         "deployment-replicas": "one collector replica on a laptop",
     },
+    "openshift": {
+        "container-security-context-user-group-id": "OpenShift's restricted-v2 SCC gives "
+        "each pod a uid and gid from the namespace's range (above 1000000000) at "
+        "admission; a fixed one in the manifest would be refused",
+    },
 }
+#: Overlays for OpenShift (named openshift*): the restricted-v2 SCC rules apply.
+OPENSHIFT_PREFIX = "openshift"
 
 
 @dataclass
@@ -157,7 +164,10 @@ def kube_score(name: str, text: str) -> list[str]:
     ]
     for test in KUBE_SCORE_OPTIONAL:
         args += ["--enable-optional-test", test]
-    for test in KUBE_SCORE_IGNORED.get(name, {}):
+    ignored = KUBE_SCORE_IGNORED.get(name, {})
+    if name.startswith(OPENSHIFT_PREFIX):
+        ignored = {**KUBE_SCORE_IGNORED[OPENSHIFT_PREFIX], **ignored}
+    for test in ignored:
         args += ["--ignore-test", test]
     try:
         proc = subprocess.run([*args, f.name], capture_output=True, text=True, check=False)
@@ -197,6 +207,7 @@ def check_target(
         ("hardening", lambda: rules.hardening(target)),
         ("district policy", lambda: rules.district_policy(target)),
         ("routes", lambda: rules.routes(target)),
+        ("otel collector", lambda: rules.otel_collector(target)),
     ]
     if name != "base":
         production = name not in DEV_OVERLAYS
@@ -214,6 +225,8 @@ def check_target(
             ("mongodb users", lambda: rules.mongodb_users(target, catalog.services)),
             ("external secrets", lambda: rules.external_secrets(target)),
         ]
+        if name.startswith(OPENSHIFT_PREFIX):
+            checks.append(("openshift", lambda: rules.openshift_restricted(target)))
         if production:
             checks += [
                 ("clock control", lambda: rules.clock_control_off(target)),

@@ -1,6 +1,7 @@
 """Write the KafkaTopic and KafkaUser manifests from the topic catalog.
 
     python -m tools.k8s_check.generate            rewrite components/kafka/{topics,users}.yaml
+                                                  and components/kafka-topic-prefix
     python -m tools.k8s_check.generate --check    exit 1 if they are out of date
 
 The catalog (``shared.contracts.topics``) is the single source of topic names, producers
@@ -170,12 +171,70 @@ def render_users(catalog: Catalog) -> str:
     return "".join(parts)
 
 
+#: Separator between the district's prefix and a topic (KAFKA_TOPIC_PREFIX = prefix + it).
+PREFIX_SEPARATOR = "."
+
+
+def render_prefix_component(catalog: Catalog) -> str:
+    """``components/kafka-topic-prefix/kustomization.yaml``: one value (the ConfigMap
+    ``kafka-topic-prefix``, key ``prefix``) put in front of every topic name, every topic
+    and group ACL of the services, the SIS user's topic ACLs, the KEDA consumer groups and
+    the services' KAFKA_TOPIC_PREFIX, joined by a dot (kustomize replacements prepend an
+    element with ``index: -1``)."""
+    sis_topics = [t for t in catalog.topics if t in catalog.sis_topics]
+    prepend = f'        options: {{delimiter: "{PREFIX_SEPARATOR}", index: -1}}'
+    lines = [
+        HEADER.rstrip("\n"),
+        "# Topics under a district prefix, for a Kafka cluster shared with other tenants.",
+        "# The prefix is one value, in a ConfigMap of your overlay that kustomize reads and",
+        "# does not apply (overlays/shared-kafka/kafka-topic-prefix.yaml; list it under the",
+        "# overlay's resources and include this component after components/kafka and",
+        "# components/keda). A component runs before the overlay's own patches, which is",
+        "# why the value is a resource of the overlay rather than a patch of this component.",
+        "#",
+        "# Every topic becomes `<prefix>.<Topic>` (and `<prefix>.<Topic>.DLQ`), every",
+        "# service's consumer group `<prefix>.<service>`, and the services'",
+        "# KAFKA_TOPIC_PREFIX `<prefix>.`; `make k8s-check` verifies that they agree.",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1",
+        "kind: Component",
+        "",
+        "replacements:",
+        "  - source: {kind: ConfigMap, name: kafka-topic-prefix, fieldPath: data.prefix}",
+        "    targets:",
+        "      - select: {kind: KafkaTopic}",
+        "        fieldPaths: [spec.topicName]",
+        prepend,
+        "      # the services: every ACL (their topics, their DLQs, their consumer group)",
+        "      - select: {kind: KafkaUser}",
+        f"        reject: [{{name: {SIS_USER}}}]",
+        "        fieldPaths: [spec.authorization.acls.*.resource.name]",
+        prepend,
+        "      # the SIS: its topic ACLs; its own consumer groups stay `sis-*`",
+        f"      - select: {{kind: KafkaUser, name: {SIS_USER}}}",
+        "        fieldPaths:",
+        *[
+            f"          - spec.authorization.acls.{i}.resource.name  # {topic}"
+            for i, topic in enumerate(sis_topics)
+        ],
+        prepend,
+        "      - select: {kind: ScaledObject}",
+        '        fieldPaths: ["spec.triggers.[type=kafka].metadata.consumerGroup"]',
+        prepend,
+        "      - select: {kind: ConfigMap, name: portal-config}",
+        "        fieldPaths: [data.KAFKA_TOPIC_PREFIX]",
+        prepend,
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def outputs(deploy_dir: Path, catalog: Catalog) -> dict[Path, str]:
     """Every generated file and its expected content."""
-    kafka = deploy_dir / "k8s" / "components" / "kafka"
+    components = deploy_dir / "k8s" / "components"
+    kafka = components / "kafka"
     return {
         kafka / "topics.yaml": render_topics(catalog),
         kafka / "users.yaml": render_users(catalog),
+        components / "kafka-topic-prefix" / "kustomization.yaml": render_prefix_component(catalog),
     }
 
 
@@ -193,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             stale.append(path)
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path}")
     for path in stale:

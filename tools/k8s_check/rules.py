@@ -6,11 +6,14 @@ returns human-readable findings; an empty list means the rule holds.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from shared.runtime.limits import DEPENDENCY_WAIT_SECONDS
 from tools.k8s_check.catalog import EVENT_PARTITIONS, SIS_GROUP_PREFIX, SIS_USER, Catalog
@@ -369,13 +372,21 @@ def kafka_catalog(
     if len(kafkas) != 1:
         return [f"expected exactly one Kafka cluster, found {kafkas}"]
     cluster = kafkas[0]
+    # The services read and write `<KAFKA_TOPIC_PREFIX><Topic>` and consume in group
+    # `<KAFKA_TOPIC_PREFIX><service>`: the topics and ACLs must carry the same prefix
+    # (components/kafka-topic-prefix puts it everywhere).
     cm = target.named("ConfigMap", "portal-config")
-    prefix = ((cm or {}).get("data") or {}).get("KAFKA_TOPIC_PREFIX", "")
-    if prefix:
-        findings.append(
-            f"ConfigMap/portal-config: KAFKA_TOPIC_PREFIX={prefix!r}, but the KafkaTopics and "
-            "ACLs of components/kafka name the unprefixed topics"
-        )
+    prefix = str(((cm or {}).get("data") or {}).get("KAFKA_TOPIC_PREFIX") or "")
+    catalog = catalog.prefixed(prefix)
+    for obj in target.of_kind("ScaledObject"):
+        owner = obj["spec"]["scaleTargetRef"].get("name")
+        for trigger in obj["spec"].get("triggers") or []:
+            group = (trigger.get("metadata") or {}).get("consumerGroup")
+            if trigger.get("type") == "kafka" and group != f"{prefix}{owner}":
+                findings.append(
+                    f"ScaledObject/{obj['metadata']['name']}: consumerGroup {group!r}, the "
+                    f"service consumes in {prefix + str(owner)!r} (KAFKA_TOPIC_PREFIX)"
+                )
     for doc in (
         target.of_kind("KafkaTopic") + target.of_kind("KafkaUser") + target.of_kind("KafkaNodePool")
     ):
@@ -456,12 +467,13 @@ def kafka_catalog(
                 findings.append(
                     f"KafkaUser/{service}: may write {sorted(written - writes)} it does not produce"
                 )
-        if consumed and not _granted(user, "group", service, READ_OPS):
-            findings.append(f"KafkaUser/{service}: no Read ACL on its consumer group {service!r}")
+        group = f"{prefix}{service}"
+        if consumed and not _granted(user, "group", group, READ_OPS):
+            findings.append(f"KafkaUser/{service}: no Read ACL on its consumer group {group!r}")
         for acl in _acls(user):
             res = acl["resource"]
             if res.get("type") == "group" and (
-                res.get("name") != service or res.get("patternType", "literal") != "literal"
+                res.get("name") != group or res.get("patternType", "literal") != "literal"
             ):
                 findings.append(
                     f"KafkaUser/{service}: group ACL {res.get('name')!r} "
@@ -705,4 +717,123 @@ def mongodb_tls(target: Target) -> list[str]:
                         f"Deployment/{dep['metadata']['name']}: MONGODB_TLS_CA_FILE unset "
                         "while MongoDB requires TLS"
                     )
+    return found
+
+
+# --- OpenShift ------------------------------------------------------------------------
+
+#: Volume types OpenShift's restricted-v2 SCC admits.
+RESTRICTED_V2_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+#: Fields restricted-v2 assigns itself from the namespace's ranges: a pod asking for its
+#: own value outside them is refused, so the portal sets none.
+SCC_ASSIGNED = ("runAsUser", "runAsGroup", "fsGroup", "supplementalGroups")
+
+
+def _pod_templates(target: Target) -> list[tuple[str, Doc]]:
+    found: list[tuple[str, Doc]] = []
+    for kind in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"):
+        for doc in target.of_kind(kind):
+            spec = doc.get("spec") or {}
+            if kind == "CronJob":
+                spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+            found.append(
+                (f"{kind}/{doc['metadata']['name']}", (spec.get("template") or {}).get("spec", {}))
+            )
+    return found
+
+
+def openshift_restricted(target: Target) -> list[str]:
+    """Every pod template of the target is admitted by OpenShift's restricted-v2 SCC: no
+    fixed uid, gid, fsGroup or supplemental groups (the SCC assigns them), non-root, no
+    privilege escalation, capabilities dropped (NET_BIND_SERVICE at most added), no host
+    namespaces, RuntimeDefault seccomp, admitted volume types only."""
+    found: list[str] = []
+    for where, pod in _pod_templates(target):
+        psc = pod.get("securityContext") or {}
+        for key in SCC_ASSIGNED:
+            if key in psc:
+                found.append(f"{where}: pod securityContext.{key} set (restricted-v2 assigns it)")
+        for key in ("hostNetwork", "hostPID", "hostIPC"):
+            if pod.get(key):
+                found.append(f"{where}: {key} (refused by restricted-v2)")
+        for vol in pod.get("volumes") or []:
+            kinds = set(vol) - {"name"}
+            if not kinds <= RESTRICTED_V2_VOLUMES:
+                found.append(f"{where}: volume {vol['name']} of type {sorted(kinds)} refused")
+        seccomp = (psc.get("seccompProfile") or {}).get("type", "RuntimeDefault")
+        if seccomp != "RuntimeDefault":
+            found.append(f"{where}: seccompProfile {seccomp} (restricted-v2: RuntimeDefault)")
+        for c in (pod.get("containers") or []) + (pod.get("initContainers") or []):
+            cw = f"{where} container {c['name']}"
+            sc = c.get("securityContext") or {}
+            for key in ("runAsUser", "runAsGroup"):
+                if key in sc:
+                    found.append(f"{cw}: securityContext.{key} set (restricted-v2 assigns it)")
+            if sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
+                found.append(f"{cw}: runAsNonRoot must be true")
+            if sc.get("allowPrivilegeEscalation") is not False or sc.get("privileged"):
+                found.append(f"{cw}: privilege escalation must be off")
+            caps = sc.get("capabilities") or {}
+            if "ALL" not in (caps.get("drop") or []):
+                found.append(f"{cw}: capabilities must drop ALL")
+            if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
+                found.append(f"{cw}: adds capabilities {caps.get('add')}")
+    return found
+
+
+# --- OpenTelemetry Collector ------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
+
+
+def otel_collector(target: Target) -> list[str]:
+    """The collector's configuration holds together: every component a pipeline names is
+    configured, and every ``${env:NAME}`` it reads (components/otel-export's endpoint) is
+    set, non-empty, in the collector's environment."""
+    cm = target.named("ConfigMap", "otel-collector-config")
+    dep = target.named("Deployment", "otel-collector")
+    if cm is None or dep is None:
+        return []
+    text = str((cm.get("data") or {}).get("config.yaml", ""))
+    try:
+        config = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        return [f"ConfigMap/otel-collector-config: config.yaml is not YAML: {exc}"]
+    found: list[str] = []
+    service = config.get("service") or {}
+    for name, pipeline in (service.get("pipelines") or {}).items():
+        for section in ("receivers", "processors", "exporters"):
+            for component in (pipeline or {}).get(section) or []:
+                if component not in (config.get(section) or {}):
+                    found.append(
+                        f"ConfigMap/otel-collector-config: pipeline {name} uses {section[:-1]} "
+                        f"{component!r}, which is not configured"
+                    )
+    for extension in service.get("extensions") or []:
+        if extension not in (config.get("extensions") or {}):
+            found.append(f"ConfigMap/otel-collector-config: extension {extension!r} not configured")
+    container = _pod(dep)["containers"][0]
+    env: dict[str, str] = {}
+    for src in container.get("envFrom") or []:
+        ref = (src.get("configMapRef") or {}).get("name")
+        source = target.named("ConfigMap", _base_name(ref or "")) if ref else None
+        for key, value in ((source or {}).get("data") or {}).items():
+            env[key] = str(value)
+    for item in container.get("env") or []:
+        env[item["name"]] = str(item.get("value", "<from a reference>"))
+    for name in sorted(set(_ENV_REF.findall(text))):
+        if not env.get(name, "").strip() and f"${{env:{name}:-" not in text:
+            found.append(
+                f"Deployment/otel-collector: ${{env:{name}}} of the collector's configuration "
+                "is not set (components/otel-export: the overlay's otel-export ConfigMap)"
+            )
     return found

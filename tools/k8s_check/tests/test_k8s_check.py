@@ -135,6 +135,52 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
         _sis_reads_secret,
         r"KafkaUser/sis: may read secret-bearing topic PasswordResetRequested",
     ),
+    # KAFKA_TOPIC_PREFIX: the topics and ACLs carry the services' prefix.
+    "topic-prefix-missing-from-acls": (
+        _edit(
+            "k8s/components/kafka-topic-prefix/kustomization.yaml",
+            "        fieldPaths: [spec.authorization.acls.*.resource.name]\n",
+            "        fieldPaths: [spec.authorization.acls.0.resource.name]\n",
+        ),
+        r"KafkaUser/identity: cannot read \['district1\.InactivityTimeout'\]",
+    ),
+    "topic-prefix-without-prefixed-topics": (
+        _edit(
+            "k8s/overlays/local/kustomization.yaml",
+            "      - LOG_LEVEL=DEBUG\n",
+            "      - LOG_LEVEL=DEBUG\n      - KAFKA_TOPIC_PREFIX=other.\n",
+        ),
+        r"KafkaTopic other\.LinkApproved: missing",
+    ),
+    "topic-prefix-not-on-keda-group": (
+        _edit(
+            "k8s/components/kafka-topic-prefix/kustomization.yaml",
+            "      - select: {kind: ScaledObject}\n",
+            "      - select: {kind: ScaledObject, name: none}\n",
+        ),
+        r"ScaledObject/notifier: consumerGroup 'notifier', the service consumes in "
+        r"'district1\.notifier'",
+    ),
+    # OpenShift: restricted-v2 assigns the uid, gid and fsGroup itself.
+    "openshift-fixed-fs-group": (
+        _edit(
+            "k8s/components/openshift/kustomization.yaml",
+            "      - {op: remove, path: /spec/template/spec/securityContext/fsGroup}\n",
+            "",
+        ),
+        # (only the OpenShift rules look for it: production sets fsGroup on purpose)
+        r"Deployment/identity: pod securityContext.fsGroup set \(restricted-v2 assigns it\)",
+    ),
+    # Traces: the collector's export endpoint is set by the overlay.
+    "otel-export-endpoint-unset": (
+        _edit(
+            "k8s/overlays/production/config/otel-export.env",
+            "OTLP_TRACES_ENDPOINT=tempo-distributor.observability.svc:4317",
+            "OTLP_TRACES_ENDPOINT=",
+        ),
+        r"Deployment/otel-collector: \$\{env:OTLP_TRACES_ENDPOINT\} of the collector's "
+        r"configuration is not set",
+    ),
     # The district policy must pass the services' own validation.
     "district-policy-unknown-key": (
         _edit("k8s/base/district-policy.yaml", "  min_length: 8", "  min_lenght: 8"),
@@ -313,3 +359,33 @@ def test_broken_copy_fails(case: str, tmp_path: Path, request: pytest.FixtureReq
     assert re.search(expected, proc.stdout), proc.stdout
     # No rule gave up on a manifest broken by another case (that would hide findings).
     assert "could not run" not in proc.stdout, proc.stdout
+
+
+def test_topic_prefix_reaches_topics_acls_groups_and_services() -> None:
+    """overlays/shared-kafka: the one value of kafka-topic-prefix.yaml is in front of every
+    topic, ACL, KEDA consumer group and the services' KAFKA_TOPIC_PREFIX; the SIS keeps
+    its own `sis-` groups; the value itself is not applied to the cluster."""
+    _, docs = check.render(DEPLOY / "k8s" / "overlays" / "shared-kafka")
+    assert not isinstance(docs, str), docs
+    kinds: dict[str, list[dict[str, object]]] = {}
+    for doc in docs:
+        kinds.setdefault(str(doc["kind"]), []).append(doc)
+    topics = {t["spec"]["topicName"] for t in kinds["KafkaTopic"]}  # type: ignore[index]
+    assert "district1.LinkApproved" in topics and "district1.LinkApproved.DLQ" in topics
+    assert all(str(t).startswith("district1.") for t in topics)
+    config = next(
+        c for c in kinds["ConfigMap"] if str(c["metadata"]["name"]).startswith("portal-config")
+    )  # type: ignore[index]
+    assert config["data"]["KAFKA_TOPIC_PREFIX"] == "district1."  # type: ignore[index]
+    users = {u["metadata"]["name"]: u for u in kinds["KafkaUser"]}  # type: ignore[index]
+    names = [a["resource"]["name"] for a in users["notifier"]["spec"]["authorization"]["acls"]]  # type: ignore[index]
+    assert "district1.notifier" in names and all(n.startswith("district1.") for n in names)
+    sis = [a["resource"] for a in users["sis"]["spec"]["authorization"]["acls"]]  # type: ignore[index]
+    assert {r["name"] for r in sis if r["type"] == "group"} == {"sis-"}
+    assert all(r["name"].startswith("district1.") for r in sis if r["type"] == "topic")
+    groups = {
+        o["spec"]["triggers"][0]["metadata"]["consumerGroup"]  # type: ignore[index]
+        for o in kinds["ScaledObject"]
+    }
+    assert groups == {"district1.notifier", "district1.scheduler", "district1.webhooks"}
+    assert not [c for c in kinds["ConfigMap"] if c["metadata"]["name"] == "kafka-topic-prefix"]  # type: ignore[index]
