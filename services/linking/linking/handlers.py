@@ -673,6 +673,20 @@ async def school_queue(
     return page
 
 
+async def student_links(
+    deps: Deps, staff: StaffIdentity, school_id: str, student_id: str
+) -> list[QueueItem]:
+    """Every guardian linked to or asking for one student, with each link's history."""
+    _authorise(staff, school_id, "list_student_links", student_id=student_id)
+    links = await deps.links.for_student(id_key(school_id), id_key(student_id))
+    guardians = await deps.guardians.get_many({link.account_id for link in links})
+    now = deps.clock()
+    return [
+        QueueItem(link, guardians.get(link.account_id), link.days_left(now, deps.policy.tz))
+        for link in links
+    ]
+
+
 async def approve_link(
     deps: Deps,
     staff: StaffIdentity,

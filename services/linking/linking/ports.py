@@ -103,6 +103,10 @@ class LinkRepository(Protocol):
     ) -> list[Link]:
         """A school's links in a status, oldest request first, after a cursor."""
 
+    async def for_student(self, school_key: str, student_key: str, limit: int = 200) -> list[Link]:
+        """Every link of one student at a school (any status, any guardian), oldest
+        request first: the student view of the staff console."""
+
 
 class RosterRepository(Protocol):
     async def get(self, school_id: str, student_id: str) -> RosterEntry | None: ...

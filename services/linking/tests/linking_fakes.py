@@ -107,6 +107,17 @@ class FakeLinks:
             links = [link for link in links if (link.requested_at, link.link_id) > after]
         return [copy.deepcopy(link) for link in links[:limit]]
 
+    async def for_student(self, school_key: str, student_key: str, limit: int = 200) -> list[Link]:
+        links = sorted(
+            (
+                link
+                for link in self.docs.values()
+                if id_key(link.school_id) == school_key and id_key(link.student_id) == student_key
+            ),
+            key=lambda link: (link.requested_at, link.link_id),
+        )
+        return [copy.deepcopy(link) for link in links[:limit]]
+
     def of_type(self, name: str) -> list[Event]:
         return [e for e in self.events if e.event_type() == name]
 

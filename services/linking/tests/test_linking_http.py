@@ -578,3 +578,38 @@ async def test_the_help_desk_finds_a_guardian_of_the_schools_students_only(
         ),
         403,
     )
+
+
+async def test_the_student_view_lists_every_guardian_with_history(
+    client: httpx.AsyncClient, keys: Any
+) -> None:
+    body = {"school_id": "0123", "student_id": "90966666", "student_last_name": "Pena"}
+    first = await client.post(
+        "/v1/links", headers={"Authorization": f"Bearer {guardian_token(keys)}"}, json=body
+    )
+    second = await client.post(
+        "/v1/links",
+        headers={"Authorization": f"Bearer {guardian_token(keys, account='acct-2')}"},
+        json={**body, "student_id": " 90966666 "},
+    )
+    assert first.status_code == second.status_code == 202, second.text
+    mine = {"Authorization": f"Bearer {staff_token(keys, ['0123'])}"}
+    approve = f"/v1/link-requests/{first.json()['link_id']}/approve"
+    assert (
+        await client.post(approve, headers=mine, json={"id_document_type": "passport"})
+    ).is_success
+    r = await client.get("/v1/schools/0123/students/90966666/links", headers=mine)
+    assert r.status_code == 200, r.text
+    # both asked at the same instant of the test clock: oldest first, then by link id
+    by_id = {i["link_id"]: i for i in r.json()["items"]}
+    approved, pending = by_id[first.json()["link_id"]], by_id[second.json()["link_id"]]
+    assert len(by_id) == 2 and pending["status"] == "pending_authorization"
+    assert approved["status"] == "approved" and approved["id_document_type"] == "passport"
+    assert approved["approved_by"] == "staff-7" and approved["guardian"]["account_id"] == "acct-1"
+    assert [e.get("by") for e in approved["audit"]][-1] == "staff-7"
+    assert (await client.get("/v1/schools/0123/students/OTHER/links", headers=mine)).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
+    other = {"Authorization": f"Bearer {staff_token(keys, ['0456'])}"}
+    _is_problem(await client.get("/v1/schools/0123/students/90966666/links", headers=other), 403)

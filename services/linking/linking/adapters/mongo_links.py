@@ -64,6 +64,7 @@ def link_to_doc(link: Link) -> dict[str, Any]:
         "school_id": link.school_id,
         "student_id": link.student_id,
         "school_key": id_key(link.school_id),
+        "student_key": id_key(link.student_id),
         "requested_at": link.requested_at,
         "student": {"first_name": link.student_first_name, "last_name": link.student_last_name},
         "method": str(link.method),
@@ -145,6 +146,10 @@ class MongoLinks:
         )
         await c.create_index(
             [("account_id", ASCENDING), ("requested_at", DESCENDING)], name="by_account"
+        )
+        await c.create_index(
+            [("school_key", ASCENDING), ("student_key", ASCENDING), ("requested_at", ASCENDING)],
+            name="by_student",
         )
 
     def _entries(self, events: Sequence[Event]) -> list[dict[str, Any]]:
@@ -278,6 +283,19 @@ class MongoLinks:
     async def held_for(self, account_id: str) -> list[Link]:
         query = {"account_id": account_id, "status": str(LinkStatus.APPROVED), "held": True}
         return [doc_to_link(d) async for d in self.collection.find(query, _PROJECTION)]
+
+    async def for_student(self, school_key: str, student_key: str, limit: int = 200) -> list[Link]:
+        # links written before student_key was stored are found by their exact student id
+        query = {
+            "school_key": school_key,
+            "$or": [{"student_key": student_key}, {"student_id": student_key}],
+        }
+        cursor = (
+            self.collection.find(query, _PROJECTION)
+            .sort([("requested_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [doc_to_link(d) async for d in cursor]
 
     async def queue(
         self,

@@ -537,6 +537,21 @@ def build_router(
         )
 
     @router.get(
+        "/v1/schools/{school_id}/students/{student_id}/links",
+        response_model=QueueOut,
+        tags=["staff"],
+        summary="Every guardian of one student: links in any status, with their history",
+    )
+    async def get_student_links(
+        school_id: Annotated[str, Path(max_length=64)],
+        student_id: Annotated[str, Path(max_length=64)],
+        staff: StaffDep,
+    ) -> QueueOut:
+        items = await handlers.student_links(deps, staff, school_id, student_id)
+        now = deps.clock()
+        return QueueOut(items=[staff_view(i.link, i.guardian, now, deps.policy.tz) for i in items])
+
+    @router.get(
         "/v1/schools/{school_id}/guardians",
         response_model=GuardianAtSchoolOut,
         tags=["staff"],
