@@ -142,5 +142,17 @@ class FakeStaffApi:
         return ApiAnswer(201, {"code": "ABCD-EFGH-JKLM", "school_id": school_id,
                                "student_id": student_id, "expires_at": "2026-04-01T04:00:00Z"})  # fmt: skip
 
+    async def student_links(
+        self, token: str, school_id: str, student_id: str, locale: str
+    ) -> ApiAnswer:
+        self.calls.append(("student", (school_id, student_id)))
+        if not self._may(token, school_id):
+            return problem(403, "forbidden")
+        rows = [
+            x for x in self.links.values()
+            if x["school_id"] == school_id and x["student_id"] == student_id
+        ]  # fmt: skip
+        return ApiAnswer(200, {"items": rows, "next_cursor": None})
+
     async def find_guardian(self, token: str, school_id: str, email: str, locale: str) -> ApiAnswer:
         return problem(404, "guardian-not-found")

@@ -287,3 +287,26 @@ def test_sign_out_ends_the_staff_session(client: TestClient, provider: FakeProvi
     assert answer.headers["location"] == "/staff/sign-in"
     assert "You are signed out" in client.get("/staff/sign-in").text
     assert client.get("/staff/schools/0123/queue", follow_redirects=False).status_code == 303
+
+
+def test_student_view_shows_every_guardian_with_history(
+    client: TestClient, provider: FakeProvider, api: FakeStaffApi
+) -> None:
+    api.links["9"] = staff_link("9", "0123", student_id="S1", status="approved",
+                                id_document_type="passport")  # fmt: skip
+    api.links["9"]["student"]["student_id"] = "S1"
+    api.links["9"]["audit"] = [
+        {"action": "requested", "by": "acc-9", "at": "2026-03-01T15:00:00Z", "method": "in_person"},
+        {"action": "approved", "by": "secretary.a", "at": "2026-03-02T15:00:00Z",
+         "id_document_type": "passport"},
+    ]  # fmt: skip
+    sign_in(client, provider)
+    queue = client.get("/staff/schools/0123/queue").text
+    assert 'href="/staff/schools/0123/students/S1"' in queue
+    page = client.get("/staff/schools/0123/students/S1").text
+    assert "Guardian 1" in page and "Guardian 9" in page
+    assert "by secretary.a" in page and "Passport" in page
+    assert "/staff/requests/9/revoke" in page and "/staff/requests/1/approve" in page
+    # a revoke from the student view is confirmed with the row it showed
+    assert "Guardian 9" in client.get("/staff/requests/9/revoke").text
+    assert client.get("/staff/schools/0456/students/S3").status_code == 403

@@ -87,6 +87,9 @@ class StaffApi(Protocol):
     async def issue_code(
         self, token: str, school_id: str, student_id: str, note: str | None, locale: str
     ) -> ApiAnswer: ...
+    async def student_links(
+        self, token: str, school_id: str, student_id: str, locale: str
+    ) -> ApiAnswer: ...
     async def find_guardian(
         self, token: str, school_id: str, email: str, locale: str
     ) -> ApiAnswer: ...

@@ -187,6 +187,16 @@ class HttpStaffApi(_Api):
             json={"note": note} if note else {}, token=token, locale=locale,
         )  # fmt: skip
 
+    async def student_links(
+        self, token: str, school_id: str, student_id: str, locale: str
+    ) -> ApiAnswer:
+        return await self._call(
+            "GET",
+            f"/v1/schools/{_segment(school_id)}/students/{_segment(student_id)}/links",
+            token=token,
+            locale=locale,
+        )
+
     async def find_guardian(self, token: str, school_id: str, email: str, locale: str) -> ApiAnswer:
         return await self._call(
             "GET", f"/v1/schools/{_segment(school_id)}/guardians", token=token,

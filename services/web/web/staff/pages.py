@@ -482,6 +482,45 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
             notice=notice,
         )
 
+    # --- the student view ---------------------------------------------------------------
+
+    @router.get("/schools/{school_id}/students/{student_id}")
+    async def student(request: Request, school_id: str, student_id: str) -> Response:
+        p = page(request)
+        token = await token_of(p)
+        if token is None:
+            return sign_in_needed(p)
+        assert p.session is not None
+        answer = await deps.staff_api.student_links(token, school_id, student_id, p.locale)
+        if not answer.ok:
+            return api_refusal(p, answer)
+        items = [i for i in answer.body.get("items") or [] if isinstance(i, dict)]
+        rows = [_row(i) for i in items]
+        for item, shown in zip(items, rows, strict=True):
+            p.session.staff_rows[str(shown["link_id"])] = dict(shown)
+            shown["audit"] = [e for e in item.get("audit") or [] if isinstance(e, dict)]
+            shown["id_document_type"] = item.get("id_document_type")
+            shown["reason"] = item.get("reason")
+        name = next((r["student_name"] for r in rows if r["student_name"]), "")
+        return p.render(
+            "staff/student.html",
+            title=p._("Student %(id)s", id=student_id),
+            school_id=school_id,
+            student_id=student_id,
+            student_name=name,
+            rows=rows,
+            actions={
+                "requested": p._("Asked"),
+                "approved": p._("Approved"),
+                "denied": p._("Denied"),
+                "expired": p._("Expired"),
+                "revoked": p._("Revoked"),
+                "withdrawn": p._("Withdrawn"),
+                "released": p._("Approval sent once the email was verified"),
+                "contact_updated": p._("Contact details changed"),
+            },
+        )
+
     # --- decisions --------------------------------------------------------------------
 
     DECISIONS = {
