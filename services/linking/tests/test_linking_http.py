@@ -613,3 +613,31 @@ async def test_the_student_view_lists_every_guardian_with_history(
     }
     other = {"Authorization": f"Bearer {staff_token(keys, ['0456'])}"}
     _is_problem(await client.get("/v1/schools/0123/students/90966666/links", headers=other), 403)
+
+
+async def test_the_queue_takes_method_days_left_and_a_search(
+    client: httpx.AsyncClient, keys: Any
+) -> None:
+    claim = await client.post(
+        "/v1/links",
+        headers={"Authorization": f"Bearer {guardian_token(keys)}"},
+        json={"school_id": "0123", "student_id": "90966666", "student_last_name": "Pena"},
+    )
+    assert claim.status_code == 202, claim.text
+    s = {"Authorization": f"Bearer {staff_token(keys, ['0123'])}"}
+    url = "/v1/schools/0123/link-requests"
+
+    async def ids(**params: Any) -> list[str]:
+        r = await client.get(url, headers=s, params=params)
+        assert r.status_code == 200, r.text
+        return [i["link_id"] for i in r.json()["items"]]
+
+    mine = [claim.json()["link_id"]]
+    assert await ids(q="90966666") == mine
+    assert await ids(q="g@example.net") == mine
+    assert await ids(q="someone@example.net") == []
+    assert await ids(method="in_person", max_days_left=21) == mine
+    assert await ids(max_days_left=20) == []
+    assert await ids(method="activation_code") == []
+    _is_problem(await client.get(url, headers=s, params={"method": "bogus"}), 422)
+    _is_problem(await client.get(url, headers=s, params={"max_days_left": -1}), 422)

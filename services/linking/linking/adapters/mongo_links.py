@@ -23,8 +23,9 @@ from pymongo.errors import DuplicateKeyError
 from linking.adapters.mongo_guardians import doc_to_guardian
 from linking.adapters.outbox_dispatch import ImmediateDispatch
 from linking.domain.guardians import Guardian
-from linking.domain.matching import id_key
+from linking.domain.matching import id_key, name_key
 from linking.domain.model import LIVE_STATUSES, Link, LinkMethod, LinkStatus, live_key
+from linking.ports import QueueFilter
 from shared.contracts.events import Event
 from shared.runtime.outbox import (
     OUTBOX,
@@ -65,6 +66,7 @@ def link_to_doc(link: Link) -> dict[str, Any]:
         "student_id": link.student_id,
         "school_key": id_key(link.school_id),
         "student_key": id_key(link.student_id),
+        "student_name_key": name_key(link.student_last_name),
         "requested_at": link.requested_at,
         "student": {"first_name": link.student_first_name, "last_name": link.student_last_name},
         "method": str(link.method),
@@ -303,14 +305,35 @@ class MongoLinks:
         status: LinkStatus,
         after: tuple[datetime, str] | None,
         limit: int,
+        narrow: QueueFilter | None = None,
     ) -> list[Link]:
         query: dict[str, Any] = {"school_key": school_key, "status": str(status)}
+        either: list[list[dict[str, Any]]] = []
         if after is not None:
             at, link_id = after
-            query["$or"] = [
-                {"requested_at": {"$gt": at}},
-                {"requested_at": at, "_id": {"$gt": link_id}},
-            ]
+            either.append(
+                [{"requested_at": {"$gt": at}}, {"requested_at": at, "_id": {"$gt": link_id}}]
+            )
+        if narrow is not None:
+            if narrow.method:
+                query["method"] = narrow.method
+            if narrow.expires_by is not None:
+                query["expires_at"] = {"$lte": narrow.expires_by}
+            if narrow.searching:
+                found: list[dict[str, Any]] = []
+                if narrow.student_key:
+                    # links written before student_key was stored: their exact id
+                    found += [{"student_key": narrow.student_key},
+                              {"student_id": narrow.student_key}]  # fmt: skip
+                if narrow.account_ids:
+                    found.append({"account_id": {"$in": list(narrow.account_ids)}})
+                if narrow.last_name_key:
+                    found.append({"student_name_key": narrow.last_name_key})
+                either.append(found)
+        if len(either) == 1:
+            query["$or"] = either[0]
+        elif either:
+            query["$and"] = [{"$or": alternatives} for alternatives in either]
         cursor = (
             self.collection.find(query, _PROJECTION)
             .sort([("requested_at", ASCENDING), ("_id", ASCENDING)])
