@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from starlette.requests import Request
@@ -92,14 +92,18 @@ class FakeStaffApi:
 
     async def queue(
         self, token: str, school_id: str, *, status: str, cursor: str | None, limit: int,
-        locale: str,
+        locale: str, filters: Mapping[str, str] | None = None,
     ) -> ApiAnswer:  # fmt: skip
-        self.calls.append(("queue", (school_id, status, cursor)))
+        self.calls.append(("queue", (school_id, status, cursor, dict(filters or {}))))
+        narrow = dict(filters or {})
         if not self._may(token, school_id):
             return problem(403, "forbidden")
         wanted = "pending_authorization" if status == "pending" else status
         rows = sorted(
-            (x for x in self.links.values() if x["school_id"] == school_id and x["status"] == wanted),
+            (x for x in self.links.values() if x["school_id"] == school_id and x["status"] == wanted
+             and narrow.get("method", x["method"]) == x["method"]
+             and int(narrow.get("max_days_left", 999)) >= (x.get("days_left") or 0)
+             and narrow.get("q", x["student_id"]) in (x["student_id"], x["guardian"]["email"])),
             key=lambda x: (x["requested_at"], x["link_id"]),
         )  # fmt: skip
         start = int(cursor) if cursor else 0

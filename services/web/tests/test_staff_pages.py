@@ -231,12 +231,27 @@ def test_paging_follows_the_cursor(
     assert 'data-link-id="p25"' in second and 'data-link-id="p00"' not in second
 
 
-def test_search_and_method_filter_the_page(client: TestClient, provider: FakeProvider) -> None:
+def test_filters_and_search_go_to_linking_and_stay_on_the_next_page(
+    client: TestClient, provider: FakeProvider, api: FakeStaffApi
+) -> None:
     sign_in(client, provider)
-    page = client.get("/staff/schools/0123/queue", params={"q": "g2@example"}).text
+    page = client.get("/staff/schools/0123/queue", params={"q": " g2@example.net "}).text
     assert 'data-link-id="2"' in page and 'data-link-id="1"' not in page
+    assert api.calls[-1] == ("queue", ("0123", "pending", None, {"q": "g2@example.net"}))
     page = client.get("/staff/schools/0123/queue", params={"method": "activation_code"}).text
     assert "No requests to show." in page
+    page = client.get("/staff/schools/0123/queue", params={"days": "3"}).text
+    assert 'data-link-id="2"' in page and 'data-link-id="1"' not in page
+    # unknown values are dropped, not sent
+    client.get("/staff/schools/0123/queue", params={"days": "99", "method": "x"})
+    assert api.calls[-1][1][3] == {}
+    for n in range(30):
+        api.links[f"p{n:02}"] = staff_link(f"p{n:02}", "0123", days_left=2)
+    first = client.get("/staff/schools/0123/queue", params={"days": "3"}).text
+    found = re.search(r'href="(/staff/schools/0123/queue\?[^"]*cursor=[^"]+)"', first)
+    assert found and "days=3" in found.group(1)
+    client.get(found.group(1).replace("&amp;", "&"))
+    assert api.calls[-1][1][3] == {"max_days_left": "3"} and api.calls[-1][1][2]
 
 
 def test_spanish_pages(client: TestClient, provider: FakeProvider) -> None:

@@ -6,6 +6,7 @@ these ports (``services/web/tests/web_fakes.py``), the browser tests the real se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,7 +78,7 @@ class StaffApi(Protocol):
 
     async def queue(
         self, token: str, school_id: str, *, status: str, cursor: str | None, limit: int,
-        locale: str,
+        locale: str, filters: Mapping[str, str] | None = None,
     ) -> ApiAnswer: ...  # fmt: skip
     async def approve(
         self, token: str, link_id: str, id_document_type: str, note: str | None, locale: str

@@ -4,6 +4,7 @@ wizard Finish is one trace from the browser request to the SMTP send."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -145,9 +146,9 @@ class HttpStaffApi(_Api):
 
     async def queue(
         self, token: str, school_id: str, *, status: str, cursor: str | None, limit: int,
-        locale: str,
+        locale: str, filters: Mapping[str, str] | None = None,
     ) -> ApiAnswer:  # fmt: skip
-        params = {"status": status, "limit": str(limit)}
+        params = {**(filters or {}), "status": status, "limit": str(limit)}
         if cursor:
             params["cursor"] = cursor
         return await self._call(

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from babel.support import NullTranslations
 from fastapi import APIRouter, Request
@@ -55,6 +55,8 @@ METHODS = {
     "activation_code": N_("Activation code"),
     "legacy_credentials": N_("Previous portal login"),
 }
+#: The "days left" filter of the pending queue.
+DAYS_LEFT = {"3": N_("3 days or fewer"), "7": N_("7 days or fewer")}
 ID_DOCUMENTS = {
     "drivers_license": N_("Driver's license"),
     "state_id": N_("State ID card"),
@@ -426,7 +428,7 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
     @router.get("/schools/{school_id}/queue")
     async def queue(
         request: Request, school_id: str, status: str = "pending", cursor: str = "",
-        method: str = "", q: str = "",
+        method: str = "", q: str = "", days: str = "",
     ) -> Response:  # fmt: skip
         p = page(request)
         token = await token_of(p)
@@ -434,9 +436,15 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
             return sign_in_needed(p)
         assert p.user is not None and p.session is not None
         wanted = _status_param(status)
+        filters = {
+            "method": method if method in METHODS else "",
+            "max_days_left": days if days in DAYS_LEFT and wanted == "pending" else "",
+            "q": clean(q).strip()[:100],
+        }
+        filters = {k: v for k, v in filters.items() if v}
         answer = await deps.staff_api.queue(
             token, school_id, status=wanted, cursor=cursor[:512] or None, limit=PAGE_SIZE,
-            locale=p.locale,
+            locale=p.locale, filters=filters,
         )  # fmt: skip
         if answer.status == 422 and cursor:
             return p.redirect(f"{PREFIX}/schools/{quote(school_id, safe='')}/queue")
@@ -447,21 +455,13 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
             p.session.staff_rows[str(row["link_id"])] = row
         while len(p.session.staff_rows) > 500:  # bounded: the oldest shown go first
             p.session.staff_rows.pop(next(iter(p.session.staff_rows)))
-        # method and search narrow the page shown (linking filters by status and pages)
-        wanted_method = method if method in METHODS else ""
-        needle = clean(q).strip().lower()[:100]
-        if wanted_method:
-            rows = [r for r in rows if r["method"] == wanted_method]
-        if needle:
-            rows = [
-                r for r in rows
-                if needle in str(r["student_id"]).lower()
-                or needle in r["student_name"].lower()
-                or needle in r["guardian_email"].lower()
-                or needle in r["guardian_name"].lower()
-            ]  # fmt: skip
         notice = p.session.flash.pop("staff_done", None)
         next_cursor = answer.body.get("next_cursor")
+        # this page's own parameters (the console's names), kept on every page link
+        here = {"status": wanted}
+        here.update({name: filters[key] for name, key in
+                     (("method", "method"), ("days", "max_days_left"), ("q", "q"))
+                     if key in filters})  # fmt: skip
         return p.render(
             "staff/queue.html",
             title=p._("Requests at school %(school)s", school=school_id),
@@ -469,13 +469,16 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
             current_status=wanted,
             statuses=[(k, p._(v)) for k, v in STATUSES.items()],
             methods=[(k, p._(v)) for k, v in METHODS.items()],
-            method=wanted_method,
-            q=needle,
+            day_choices=[(k, p._(v)) for k, v in DAYS_LEFT.items()],
+            method=filters.get("method", ""),
+            days=filters.get("max_days_left", ""),
+            q=filters.get("q", ""),
             rows=rows,
+            first_url=f"{PREFIX}/schools/{quote(school_id, safe='')}/queue?" + urlencode(here),
             first_page=not cursor,
             next_url=(
-                f"{PREFIX}/schools/{quote(school_id, safe='')}/queue?status={wanted}"
-                f"&cursor={quote(str(next_cursor), safe='')}"
+                f"{PREFIX}/schools/{quote(school_id, safe='')}/queue?"
+                + urlencode({**here, "cursor": str(next_cursor)})
                 if next_cursor
                 else None
             ),
