@@ -30,6 +30,7 @@ class FakeProvider:
         self.next_user = "secretary.a"
         self.codes: dict[str, str] = {}  # code -> username, until used
         self.refreshed = 0
+        self.logged_out: list[str] = []
 
     async def authorize_redirect(
         self, request: Request, state_store: MutableMapping[str, Any], redirect_uri: str,
@@ -54,6 +55,10 @@ class FakeProvider:
             access_token=f"token-{username}", expires_at=time.time() + 300,
             refresh_token="refresh",
         )  # fmt: skip
+
+    async def logout_url(self, user: StaffUser, post_logout_redirect_uri: str) -> str | None:
+        self.logged_out.append(user.staff_id)
+        return f"https://idp.example/logout?post_logout_redirect_uri={post_logout_redirect_uri}"
 
     async def refresh(self, user: StaffUser) -> StaffUser:
         self.refreshed += 1

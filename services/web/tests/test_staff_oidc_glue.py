@@ -54,6 +54,7 @@ class MemoryProvider:
                 "authorization_endpoint": f"{ISSUER}/auth",
                 "token_endpoint": f"{ISSUER}/token",
                 "jwks_uri": f"{ISSUER}/certs",
+                "end_session_endpoint": f"{ISSUER}/logout",
                 "id_token_signing_alg_values_supported": ["RS256"],
             })  # fmt: skip
         if path.endswith("/certs"):
@@ -205,3 +206,13 @@ async def test_an_unreachable_provider_is_a_sign_in_failure() -> None:
     )  # fmt: skip
     with pytest.raises(SignInFailed):
         await provider.authorize_redirect(callback_request({}), {}, REDIRECT, "en")
+
+
+async def test_sign_out_ends_the_providers_session_too(idp: MemoryProvider) -> None:
+    provider, store = console(idp), {}
+    user = await provider.complete(callback_request(await sign_in(provider, idp, store)), store)
+    url = await provider.logout_url(user, "http://127.0.0.1:8080/staff/sign-in")
+    assert url is not None and url.startswith(f"{ISSUER}/logout?")
+    query = parse_qs(urlsplit(url).query)
+    assert query["id_token_hint"] == [user.id_token]
+    assert query["post_logout_redirect_uri"] == ["http://127.0.0.1:8080/staff/sign-in"]

@@ -51,8 +51,8 @@ def csrf_of(html: str) -> str:
 def start_sign_in(client: TestClient, provider: FakeProvider, user: str) -> dict[str, str]:
     """Press "Sign in" and return the provider's redirect's state and code."""
     provider.next_user = user
-    token = csrf_of(client.get("/staff/sign-in").text)
-    answer = client.post("/staff/sign-in", data={"csrf_token": token}, follow_redirects=False)
+    assert 'href="/staff/auth/start"' in client.get("/staff/sign-in").text
+    answer = client.get("/staff/auth/start", follow_redirects=False)
     assert answer.status_code == 303
     query = parse_qs(urlsplit(answer.headers["location"]).query)
     return {"state": query["state"][0], "code": query["code_for_tests"][0]}
@@ -210,7 +210,7 @@ def test_forms_need_the_csrf_token(client: TestClient, provider: FakeProvider) -
     client.get("/staff/schools/0123/queue")
     answer = client.post("/staff/requests/1/approve", data={"id_document_type": "passport"})
     assert answer.status_code == 403 and "This form has expired" in answer.text
-    assert client.post("/staff/sign-in", data={"csrf_token": "x"}).status_code == 403
+    assert client.post("/staff/sign-out", data={"csrf_token": "x"}).status_code == 403
 
 
 def test_paging_follows_the_cursor(
@@ -299,7 +299,12 @@ def test_sign_out_ends_the_staff_session(client: TestClient, provider: FakeProvi
     sign_in(client, provider)
     token = csrf_of(client.get("/staff/schools/0123/queue").text)
     answer = client.post("/staff/sign-out", data={"csrf_token": token}, follow_redirects=False)
-    assert answer.headers["location"] == "/staff/sign-in"
+    # the provider's session ends too, then back to the console's sign-in page
+    assert answer.headers["location"] == (
+        "https://idp.example/logout?post_logout_redirect_uri=http://127.0.0.1:8080/staff/sign-in"
+    )
+    assert provider.logged_out == ["secretary.a"]
+    assert "form-action 'self' http://127.0.0.1:8380" in answer.headers["content-security-policy"]
     assert "You are signed out" in client.get("/staff/sign-in").text
     assert client.get("/staff/schools/0123/queue", follow_redirects=False).status_code == 303
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI, Request
@@ -40,6 +41,12 @@ CSP = (
 )
 #: Largest request body accepted (the biggest form is a few KB).
 MAX_BODY_BYTES = 64 * 1024
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def templates() -> Environment:
@@ -122,6 +129,7 @@ def create_app(
             cookie_secure=settings.cookie_secure,
             public_url=settings.web_staff_public_url,
             portal_url=settings.portal_public_url,
+            csp=CSP.replace("form-action 'self'", f"form-action 'self' {origin_of(issuer)}"),
         )
         app.include_router(build_staff_router(staff_deps))
     app.include_router(pages.router)
@@ -144,7 +152,9 @@ def create_app(
         else:
             response = await call_next(request)
         headers = response.headers
-        headers["Content-Security-Policy"] = CSP
+        # the staff pages add their OpenID provider to form-action (sign-out ends its
+        # session too); every other response gets the strict policy
+        headers.setdefault("Content-Security-Policy", CSP)
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
         # the email-link pages carry a token in their URL: never send it anywhere

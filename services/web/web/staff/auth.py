@@ -80,6 +80,10 @@ class StaffProvider(Protocol):
 
     async def refresh(self, user: StaffUser) -> StaffUser: ...
 
+    async def logout_url(self, user: StaffUser, post_logout_redirect_uri: str) -> str | None:
+        """Where to send the browser to end the provider's own session too (RP-initiated
+        logout), or None when the provider has no end-session endpoint."""
+
 
 def _name(claims: dict[str, Any]) -> str:
     for key in ("name", "preferred_username", "email"):
@@ -174,6 +178,16 @@ class AuthlibStaffProvider:
         user.expires_at = _expiry(token)
         user.refresh_token = token.get("refresh_token") or user.refresh_token
         return user
+
+    async def logout_url(self, user: StaffUser, post_logout_redirect_uri: str) -> str | None:
+        try:
+            found = await self._app.create_logout_url(
+                post_logout_redirect_uri=post_logout_redirect_uri, id_token_hint=user.id_token
+            )
+        except Exception as exc:  # no end_session_endpoint, provider unreachable
+            log.info("staff.logout_url_unavailable", error=type(exc).__name__)
+            return None
+        return str(found["url"])
 
     async def _access_claims(self, access_token: str) -> dict[str, Any]:
         """The access token's claims when it is a JWT signed by the provider's keys

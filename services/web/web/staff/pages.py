@@ -82,6 +82,8 @@ class StaffDeps:
     public_url: str | None = None
     #: The guardian portal's address, printed on activation code letters.
     portal_url: str = "http://localhost:8080"
+    #: Content-Security-Policy of the console's pages (None: the app's strict one).
+    csp: str | None = None
 
 
 @dataclass
@@ -122,6 +124,8 @@ class StaffPage:
                 COOKIE, self.session.id, httponly=True, secure=self.deps.cookie_secure,
                 samesite="lax", path="/",
             )  # fmt: skip
+        if self.deps.csp:
+            response.headers["Content-Security-Policy"] = self.deps.csp
         if self.set_lang:
             response.set_cookie(
                 LANG_COOKIE, self.set_lang, max_age=365 * 24 * 3600, httponly=True,
@@ -352,11 +356,14 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         notice = p.session.flash.pop("staff_notice", None) if p.session else None
         return p.render("staff/sign_in.html", title=p._("Staff sign-in"), notice=notice)
 
-    @router.post("/sign-in")
+    # A link, not a form: a form's redirect to the provider would break the pages' CSP
+    # (form-action 'self'). Nothing to forge here: the state it creates is this
+    # session's, and only this session's callback can use it.
+    @router.get("/auth/start")
     async def sign_in(request: Request) -> Response:
         p = page(request)
-        if await read_form(p) is None:
-            return expired_form(p)
+        if p.user is not None:
+            return p.redirect(PREFIX)
         session = p.ensure_session()
         try:
             location = await deps.provider.authorize_redirect(
@@ -415,13 +422,21 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         if await read_form(p) is None:
             return expired_form(p)
         assert p.session is not None
-        if p.session.staff is not None:
-            log.info("staff.signed_out", staff_id=p.session.staff.staff_id)
+        user = p.session.staff
         deps.sessions.drop(p.session)
         p.session = None
         fresh = p.ensure_session()
         fresh.flash["staff_notice"] = "signed_out"
-        return p.redirect(f"{PREFIX}/sign-in")
+        if user is None:
+            return p.redirect(f"{PREFIX}/sign-in")
+        log.info("staff.signed_out", staff_id=user.staff_id)
+        # the provider's session ends too: on a shared office computer the next person
+        # must not be signed in as this one without a password
+        back = (deps.public_url or str(p.request.base_url)).rstrip("/") + f"{PREFIX}/sign-in"
+        location = await deps.provider.logout_url(user, back)
+        if location is None:
+            return p.redirect(f"{PREFIX}/sign-in")
+        return p.finish(RedirectResponse(location, status_code=303))
 
     # --- the queue --------------------------------------------------------------------
 
