@@ -330,3 +330,14 @@ def test_student_view_shows_every_guardian_with_history(
     # a revoke from the student view is confirmed with the row it showed
     assert "Guardian 9" in client.get("/staff/requests/9/revoke").text
     assert client.get("/staff/schools/0456/students/S3").status_code == 403
+
+
+def test_the_console_catalog_is_complete_and_apart_from_the_guardian_pages() -> None:
+    from web import catalogs as guardian_catalogs
+    from web.staff import catalog
+
+    texts = catalog.extract()
+    assert "Sign in with your district account" in texts and "Dear %(name)s," in texts
+    assert [p for loc in catalog.TRANSLATED for p in catalog.problems(loc, texts)] == []
+    # the guardian pages' catalogs (every language of the district) hold none of them
+    assert "Sign in with your district account" not in guardian_catalogs.extract()

@@ -4,10 +4,8 @@
     python -m web.catalogs update    # merge the .pot into every locale's .po
     python -m web.catalogs check     # fail on missing, empty, fuzzy or untranslated entries
 
-Translators edit ``locales/<locale>/LC_MESSAGES/messages.po`` (the guardian's pages, every
-language of the district) and ``staff.po`` (the staff console's templates and code under
-``staff/``: English and Spanish); the service compiles the catalogs in memory at start
-(:mod:`web.i18n`).
+Translators edit ``locales/<locale>/LC_MESSAGES/messages.po``; the service compiles the
+catalogs in memory at start (:mod:`web.i18n`).
 """
 
 from __future__ import annotations
@@ -19,64 +17,48 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from web.i18n import (
-    DOMAIN,
-    FALLBACK_LOCALE,
-    LANGUAGE_NAMES,
-    LOCALE_DIR,
-    PACKAGE_DIR,
-    STAFF_DOMAIN,
-    STAFF_LOCALES,
-    po_path,
-)
+from web.i18n import DOMAIN, FALLBACK_LOCALE, LANGUAGE_NAMES, LOCALE_DIR, PACKAGE_DIR, po_path
 
 POT_PATH = LOCALE_DIR / f"{DOMAIN}.pot"
 TRANSLATED_LOCALES = tuple(loc for loc in LANGUAGE_NAMES if loc != FALLBACK_LOCALE)
-#: Languages of each catalog besides English.
-DOMAIN_LOCALES = {
-    DOMAIN: TRANSLATED_LOCALES,
-    STAFF_DOMAIN: tuple(loc for loc in STAFF_LOCALES if loc != FALLBACK_LOCALE),
-}
 METHOD_MAP = [("templates/**.html", "jinja2"), ("**.py", "python")]
 OPTIONS = {"templates/**.html": {"trimmed": "true"}}
-KEYWORDS = {"_": None, "gettext": None, "N_": None, "L": None}
+KEYWORDS = {"_": None, "gettext": None, "N_": None}
 #: Texts that are the same in a language on purpose (names, codes).
 SAME_AS_ENGLISH_OK = frozenset({"Error: %(title)s"})
 
 
-def extract(domain: str = DOMAIN) -> Catalog:
-    """Every translatable message of the templates and code, as a template catalog: the
-    staff console's (files under a ``staff`` folder) or the guardian pages' (the rest)."""
+def extract() -> Catalog:
+    """Every translatable message of the templates and code, as a template catalog."""
     catalog = Catalog(
         project="guardian-portal web",
-        domain=domain,
+        domain=DOMAIN,
         creation_date=datetime(2025, 1, 1, tzinfo=UTC),
         fuzzy=False,
     )
     for filename, lineno, message, comments, context in extract_from_dir(
         str(PACKAGE_DIR), METHOD_MAP, OPTIONS, keywords=KEYWORDS
     ):
-        parts = filename.split("/")
-        if "tests" in parts or ("staff" in parts) != (domain == STAFF_DOMAIN):
+        if "tests" in filename.split("/"):
             continue
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return catalog
 
 
-def load(locale: str, domain: str = DOMAIN) -> Catalog:
+def load(locale: str) -> Catalog:
     """The ``.po`` catalog of ``locale``."""
-    with po_path(locale, domain).open("rb") as fh:
-        return read_po(fh, locale=locale, domain=domain)
+    with po_path(locale).open("rb") as fh:
+        return read_po(fh, locale=locale, domain=DOMAIN)
 
 
-def problems(locale: str, template: Catalog | None = None, domain: str = DOMAIN) -> list[str]:
+def problems(locale: str, template: Catalog | None = None) -> list[str]:
     """Everything wrong with ``locale``'s catalog: messages it lacks, empty or fuzzy
     translations, translations equal to the English text, broken placeholders."""
-    template = template or extract(domain)
-    path = po_path(locale, domain)
+    template = template or extract()
+    path = po_path(locale)
     if not path.exists():
         return [f"{locale}: no catalog at {path}"]
-    catalog = load(locale, domain)
+    catalog = load(locale)
     found: list[str] = []
     for msg in template:
         if not msg.id:
@@ -99,17 +81,12 @@ def problems(locale: str, template: Catalog | None = None, domain: str = DOMAIN)
 
 
 def _update() -> None:
-    for domain, locales in DOMAIN_LOCALES.items():
-        _update_domain(domain, locales)
-
-
-def _update_domain(domain: str, locales: tuple[str, ...]) -> None:
-    template = extract(domain)
-    with (LOCALE_DIR / f"{domain}.pot").open("wb") as fh:
+    template = extract()
+    with POT_PATH.open("wb") as fh:
         write_po(fh, template, width=100, omit_header=False, sort_output=False)
-    for locale in locales:
-        path = po_path(locale, domain)
-        catalog = load(locale, domain) if path.exists() else Catalog(locale=locale, domain=domain)
+    for locale in TRANSLATED_LOCALES:
+        path = po_path(locale)
+        catalog = load(locale) if path.exists() else Catalog(locale=locale, domain=DOMAIN)
         catalog.update(template, no_fuzzy_matching=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
@@ -122,23 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     action = args[0] if args else "check"
     if action == "extract":
-        for domain in DOMAIN_LOCALES:
-            pot = LOCALE_DIR / f"{domain}.pot"
-            with pot.open("wb") as fh:
-                write_po(fh, extract(domain), width=100)
-            print(f"wrote {pot}")
+        with POT_PATH.open("wb") as fh:
+            write_po(fh, extract(), width=100)
+        print(f"wrote {POT_PATH}")
         return 0
     if action == "update":
         _update()
         return 0
     if action == "check":
-        found: list[str] = []
-        counts: list[str] = []
-        for domain, locales in DOMAIN_LOCALES.items():
-            template = extract(domain)
-            found += [p for loc in locales for p in problems(loc, template, domain)]
-            counts.append(f"{domain}: {sum(1 for m in template if m.id)} messages")
-        print("\n".join(found) or "; ".join(counts) + ", all translated")
+        template = extract()
+        found = [p for loc in TRANSLATED_LOCALES for p in problems(loc, template)]
+        count = sum(1 for m in template if m.id)
+        print(
+            "\n".join(found)
+            or f"{count} messages, all translated in {len(TRANSLATED_LOCALES)} locales"
+        )
         return 1 if found else 0
     print(__doc__)
     return 2

@@ -28,29 +28,25 @@ LANGUAGE_NAMES = {
     "ht": "Kreyòl ayisyen",
 }
 RTL_LOCALES = frozenset({"ar"})
-#: The staff console's own catalog (``locales/<locale>/LC_MESSAGES/staff.po``) and its
-#: languages: staff choose English or Spanish.
-STAFF_DOMAIN = "staff"
-STAFF_LOCALES = ("en", "es")
 
 
-def po_path(locale: str, domain: str = DOMAIN) -> Path:
+def po_path(locale: str) -> Path:
     """The catalog file of ``locale``."""
-    return LOCALE_DIR / locale / "LC_MESSAGES" / f"{domain}.po"
+    return LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
 @cache
-def translations(locale: str, domain: str = DOMAIN) -> NullTranslations:
+def translations(locale: str) -> NullTranslations:
     """The compiled catalog of ``locale`` (English: the source texts as they are)."""
-    path = po_path(locale, domain)
+    path = po_path(locale)
     if locale == FALLBACK_LOCALE or not path.exists():
         return NullTranslations()
     with path.open("rb") as fh:
-        catalog = read_po(fh, locale=locale, domain=domain)
+        catalog = read_po(fh, locale=locale, domain=DOMAIN)
     buf = BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)
     buf.seek(0)
-    return Translations(fp=buf, domain=domain)
+    return Translations(fp=buf, domain=DOMAIN)
 
 
 def text_direction(locale: str) -> str:

@@ -27,11 +27,12 @@ from starlette.datastructures import FormData
 from shared.runtime.logs import get_logger
 from shared.runtime.policy import DistrictPolicy
 from web.entrypoints.pages import format_day, safe_next
-from web.i18n import LANGUAGE_NAMES, STAFF_DOMAIN, STAFF_LOCALES, best_locale, translations
+from web.i18n import LANGUAGE_NAMES, best_locale
 from web.ports import ApiAnswer, StaffApi
 from web.sessions import COOKIE, Session, SessionStore
 from web.staff.auth import REFRESH_MARGIN_SECONDS, SignInFailed, StaffProvider, StaffUser
-from web.wizard import N_, clean
+from web.staff.catalog import S_, STAFF_LOCALES, translations
+from web.wizard import clean
 
 log = get_logger(__name__)
 
@@ -43,27 +44,27 @@ PAGE_SIZE = 25
 LAST_DAYS = 3
 MAX_FORM_FIELDS = 20
 STATUSES = {
-    "pending": N_("Pending"),
-    "approved": N_("Approved"),
-    "denied": N_("Denied"),
-    "expired": N_("Expired"),
-    "revoked": N_("Revoked"),
-    "withdrawn": N_("Withdrawn"),
+    "pending": S_("Pending"),
+    "approved": S_("Approved"),
+    "denied": S_("Denied"),
+    "expired": S_("Expired"),
+    "revoked": S_("Revoked"),
+    "withdrawn": S_("Withdrawn"),
 }
 METHODS = {
-    "in_person": N_("In person"),
-    "activation_code": N_("Activation code"),
-    "legacy_credentials": N_("Previous portal login"),
+    "in_person": S_("In person"),
+    "activation_code": S_("Activation code"),
+    "legacy_credentials": S_("Previous portal login"),
 }
 #: The "days left" filter of the pending queue.
-DAYS_LEFT = {"3": N_("3 days or fewer"), "7": N_("7 days or fewer")}
+DAYS_LEFT = {"3": S_("3 days or fewer"), "7": S_("7 days or fewer")}
 ID_DOCUMENTS = {
-    "drivers_license": N_("Driver's license"),
-    "state_id": N_("State ID card"),
-    "passport": N_("Passport"),
-    "military_id": N_("Military ID"),
-    "consular_id": N_("Consular ID card"),
-    "other_government_id": N_("Other government photo ID"),
+    "drivers_license": S_("Driver's license"),
+    "state_id": S_("State ID card"),
+    "passport": S_("Passport"),
+    "military_id": S_("Military ID"),
+    "consular_id": S_("Consular ID card"),
+    "other_government_id": S_("Other government photo ID"),
 }
 #: The letter's texts in every language of the district (the guardian's language).
 LETTER_LOCALES = ("en", "es")
@@ -99,9 +100,9 @@ class StaffPage:
 
     @property
     def trans(self) -> NullTranslations:
-        return translations(self.locale, STAFF_DOMAIN)
+        return translations(self.locale)
 
-    def _(self, message: str, **values: Any) -> str:
+    def t(self, message: str, **values: Any) -> str:
         text = self.trans.gettext(message)
         return text % values if values else text
 
@@ -148,7 +149,7 @@ class StaffPage:
         url = self.request.url
         here = url.path + (f"?{url.query}" if url.query and self.request.method == "GET" else "")
         html = self.deps.templates.get_template(template).render(
-            _=self._,
+            t=self.t,
             locale=self.locale,
             dir="ltr",
             languages=[(code, LANGUAGE_NAMES[code]) for code in STAFF_LOCALES],
@@ -159,11 +160,11 @@ class StaffPage:
             errors=errors,
             values=values or {},
             field_id=field_id,
-            title=(self._("Error: %(title)s", title=title) if errors else title),
+            title=(self.t("Error: %(title)s", title=title) if errors else title),
             page_title=title,
-            status_label=lambda s: self._(STATUSES[s]) if s in STATUSES else s,
-            method_label=lambda m: self._(METHODS[m]) if m in METHODS else m,
-            document_label=lambda d: self._(ID_DOCUMENTS[d]) if d in ID_DOCUMENTS else d,
+            status_label=lambda s: self.t(STATUSES[s]) if s in STATUSES else s,
+            method_label=lambda m: self.t(METHODS[m]) if m in METHODS else m,
+            document_label=lambda d: self.t(ID_DOCUMENTS[d]) if d in ID_DOCUMENTS else d,
             day=lambda v: format_day(v, self.locale),
             last_days=LAST_DAYS,
             **context,
@@ -243,14 +244,14 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
     ) -> Response:  # fmt: skip
         return p.render(
             "staff/message.html", status=status, title=title, message=body,
-            action_url=action_url, action_text=action_text or p._("Back to the console"),
+            action_url=action_url, action_text=action_text or p.t("Back to the console"),
             success=success,
         )  # fmt: skip
 
     def expired_form(p: StaffPage) -> Response:
         return message(
-            p, 403, p._("This form has expired"),
-            p._("Forms work only for a while and only once. Go back, reload the page and "
+            p, 403, p.t("This form has expired"),
+            p.t("Forms work only for a while and only once. Go back, reload the page and "
                 "try again."),
         )  # fmt: skip
 
@@ -259,17 +260,17 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
 
     def not_your_school(p: StaffPage) -> Response:
         return message(
-            p, 403, p._("Not one of your schools"),
-            p._("Your district account does not let you act for this school. If you "
+            p, 403, p.t("Not one of your schools"),
+            p.t("Your district account does not let you act for this school. If you "
                 "should, ask the district office to add the school to your account."),
         )  # fmt: skip
 
     def unavailable(p: StaffPage) -> Response:
         return message(
-            p, 503, p._("The console is busy"),
-            p._("We could not complete your request. Please try again in a few minutes."),
+            p, 503, p.t("The console is busy"),
+            p.t("We could not complete your request. Please try again in a few minutes."),
             action_url=p.request.url.path,
-            action_text=p._("Try again"),
+            action_text=p.t("Try again"),
         )  # fmt: skip
 
     async def token_of(p: StaffPage) -> str | None:
@@ -300,13 +301,13 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
             return not_your_school(p)
         if answer.status == 404:
             return message(
-                p, 404, p._("Request not found"),
-                p._("There is no request or student at this address for your schools."),
+                p, 404, p.t("Request not found"),
+                p.t("There is no request or student at this address for your schools."),
             )  # fmt: skip
         if answer.status == 409:
             return message(
-                p, 409, p._("Already decided"),
-                p._("Someone already decided this request, or it expired or was withdrawn. "
+                p, 409, p.t("Already decided"),
+                p.t("Someone already decided this request, or it expired or was withdrawn. "
                     "Nothing was changed. The queue shows where it stands."),
             )  # fmt: skip
         return unavailable(p)
@@ -333,7 +334,7 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
             return sign_in_needed(p)
         if len(user.schools) == 1 and not user.district_admin:
             return p.redirect(f"{PREFIX}/schools/{quote(user.schools[0], safe='')}/queue")
-        return p.render("staff/schools.html", title=p._("Your schools"))
+        return p.render("staff/schools.html", title=p.t("Your schools"))
 
     @router.get("/schools")
     async def choose_school(request: Request, school_id: str = "") -> Response:
@@ -343,8 +344,8 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         school = clean(school_id).strip()[:64]
         if not school:
             return p.render(
-                "staff/schools.html", status=400, title=p._("Your schools"),
-                errors={"school_id": p._("Enter a school number.")},
+                "staff/schools.html", status=400, title=p.t("Your schools"),
+                errors={"school_id": p.t("Enter a school number.")},
             )  # fmt: skip
         return p.redirect(f"{PREFIX}/schools/{quote(school, safe='')}/queue")
 
@@ -354,7 +355,7 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         if p.user is not None:
             return p.redirect(PREFIX)
         notice = p.session.flash.pop("staff_notice", None) if p.session else None
-        return p.render("staff/sign_in.html", title=p._("Staff sign-in"), notice=notice)
+        return p.render("staff/sign_in.html", title=p.t("Staff sign-in"), notice=notice)
 
     # A link, not a form: a form's redirect to the provider would break the pages' CSP
     # (form-action 'self'). Nothing to forge here: the state it creates is this
@@ -372,10 +373,10 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         except SignInFailed as exc:
             log.warning("staff.sign_in_unavailable", reason=exc.reason)
             return message(
-                p, 503, p._("Sign-in is not available"),
-                p._("The district's sign-in service did not answer. Please try again in "
+                p, 503, p.t("Sign-in is not available"),
+                p.t("The district's sign-in service did not answer. Please try again in "
                     "a few minutes."),
-                action_url=f"{PREFIX}/sign-in", action_text=p._("Try again"),
+                action_url=f"{PREFIX}/sign-in", action_text=p.t("Try again"),
             )  # fmt: skip
         return p.finish(RedirectResponse(location, status_code=303))
 
@@ -393,11 +394,11 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         if not user.allowed:
             log.info("staff.without_school", staff_id=user.staff_id, missing=user.missing)
             return message(
-                p, 403, p._("Your account has no school yet"),
-                p._("You signed in, but your district account does not name a school you "
+                p, 403, p.t("Your account has no school yet"),
+                p.t("You signed in, but your district account does not name a school you "
                     "work for, so the console has nothing to show you. Ask the district "
                     "office to add your school to your account, then sign in again."),
-                action_url=f"{PREFIX}/sign-in", action_text=p._("Back to sign-in"),
+                action_url=f"{PREFIX}/sign-in", action_text=p.t("Back to sign-in"),
             )  # fmt: skip
         session = deps.sessions.renew(p.session)  # a new id: no session fixation
         session.staff = user
@@ -409,11 +410,11 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
 
     def sign_in_failed(p: StaffPage) -> Response:
         return message(
-            p, 400, p._("Sign-in did not complete"),
-            p._("The answer from the district's sign-in service could not be checked: it "
+            p, 400, p.t("Sign-in did not complete"),
+            p.t("The answer from the district's sign-in service could not be checked: it "
                 "was used already, changed on the way or too old. Nothing was signed in. "
                 "Please sign in again."),
-            action_url=f"{PREFIX}/sign-in", action_text=p._("Sign in again"),
+            action_url=f"{PREFIX}/sign-in", action_text=p.t("Sign in again"),
         )  # fmt: skip
 
     @router.post("/sign-out")
@@ -479,12 +480,12 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
                      if key in filters})  # fmt: skip
         return p.render(
             "staff/queue.html",
-            title=p._("Requests at school %(school)s", school=school_id),
+            title=p.t("Requests at school %(school)s", school=school_id),
             school_id=school_id,
             current_status=wanted,
-            statuses=[(k, p._(v)) for k, v in STATUSES.items()],
-            methods=[(k, p._(v)) for k, v in METHODS.items()],
-            day_choices=[(k, p._(v)) for k, v in DAYS_LEFT.items()],
+            statuses=[(k, p.t(v)) for k, v in STATUSES.items()],
+            methods=[(k, p.t(v)) for k, v in METHODS.items()],
+            day_choices=[(k, p.t(v)) for k, v in DAYS_LEFT.items()],
             method=filters.get("method", ""),
             days=filters.get("max_days_left", ""),
             q=filters.get("q", ""),
@@ -522,29 +523,29 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         name = next((r["student_name"] for r in rows if r["student_name"]), "")
         return p.render(
             "staff/student.html",
-            title=p._("Student %(id)s", id=student_id),
+            title=p.t("Student %(id)s", id=student_id),
             school_id=school_id,
             student_id=student_id,
             student_name=name,
             rows=rows,
             actions={
-                "requested": p._("Asked"),
-                "approved": p._("Approved"),
-                "denied": p._("Denied"),
-                "expired": p._("Expired"),
-                "revoked": p._("Revoked"),
-                "withdrawn": p._("Withdrawn"),
-                "released": p._("Approval sent once the email was verified"),
-                "contact_updated": p._("Contact details changed"),
+                "requested": p.t("Asked"),
+                "approved": p.t("Approved"),
+                "denied": p.t("Denied"),
+                "expired": p.t("Expired"),
+                "revoked": p.t("Revoked"),
+                "withdrawn": p.t("Withdrawn"),
+                "released": p.t("Approval sent once the email was verified"),
+                "contact_updated": p.t("Contact details changed"),
             },
         )
 
     # --- decisions --------------------------------------------------------------------
 
     DECISIONS = {
-        "approve": N_("Approve request"),
-        "deny": N_("Deny request"),
-        "revoke": N_("Revoke access"),
+        "approve": S_("Approve request"),
+        "deny": S_("Deny request"),
+        "revoke": S_("Revoke access"),
     }
 
     def decision_page(
@@ -552,9 +553,9 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         errors: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
     ) -> Response:  # fmt: skip
         return p.render(
-            "staff/decide.html", status=status, title=p._(DECISIONS[action]), action=action,
+            "staff/decide.html", status=status, title=p.t(DECISIONS[action]), action=action,
             row=row, errors=errors, values=values,
-            documents=[(d, p._(ID_DOCUMENTS[d]) if d in ID_DOCUMENTS else d)
+            documents=[(d, p.t(ID_DOCUMENTS[d]) if d in ID_DOCUMENTS else d)
                        for d in id_documents],
         )  # fmt: skip
 
@@ -568,7 +569,7 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         if await token_of(p) is None:
             return sign_in_needed(p)
         if action not in DECISIONS:
-            return message(p, 404, p._("Page not found"), p._("There is no page at this address."))
+            return message(p, 404, p.t("Page not found"), p.t("There is no page at this address."))
         row = known_row(p, link_id)
         if row is None:
             # only rows of a queue this staff member was shown (linking checks the school)
@@ -585,7 +586,7 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         if token is None:
             return sign_in_needed(p)
         if action not in DECISIONS:
-            return message(p, 404, p._("Page not found"), p._("There is no page at this address."))
+            return message(p, 404, p.t("Page not found"), p.t("There is no page at this address."))
         row = known_row(p, link_id) or {
             "link_id": link_id,
             "school_id": text(form, "school_id", 64),
@@ -595,11 +596,11 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         errors: dict[str, str] = {}
         if action == "approve":
             if values["id_document_type"] not in id_documents:
-                errors["id_document_type"] = p._("Choose the photo ID the guardian showed.")
+                errors["id_document_type"] = p.t("Choose the photo ID the guardian showed.")
         elif not values["reason"]:
             errors["reason"] = (
-                p._("Enter the reason the guardian will read.") if action == "deny"
-                else p._("Enter the reason for revoking access.")
+                p.t("Enter the reason the guardian will read.") if action == "deny"
+                else p.t("Enter the reason for revoking access.")
             )  # fmt: skip
         if errors:
             return decision_page(p, action, row, status=400, errors=errors, values=values)
@@ -614,7 +615,7 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         if answer.status == 422:
             found = answer.field_errors()
             errors = {k: v for k, v in found.items() if k in ("note", "reason")} or {
-                "reason" if action != "approve" else "note": p._("Check this field.")
+                "reason" if action != "approve" else "note": p.t("Check this field.")
             }
             return decision_page(p, action, row, status=422, errors=errors, values=values)
         if not answer.ok:
@@ -636,7 +637,7 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         errors: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
     ) -> Response:  # fmt: skip
         return p.render(
-            "staff/code_form.html", status=status, title=p._("Issue an activation code"),
+            "staff/code_form.html", status=status, title=p.t("Issue an activation code"),
             school_id=school_id, errors=errors, values=values or {"language": p.locale},
             letter_languages=[(c, LANGUAGE_NAMES[c]) for c in LETTER_LOCALES],
         )  # fmt: skip
@@ -664,28 +665,28 @@ def build_staff_router(deps: StaffDeps) -> APIRouter:
         }
         errors: dict[str, str] = {}
         if not values["student_id"]:
-            errors["student_id"] = p._("Enter the student ID.")
+            errors["student_id"] = p.t("Enter the student ID.")
         if not values["guardian_name"]:
-            errors["guardian_name"] = p._("Enter the name of the guardian who showed ID.")
+            errors["guardian_name"] = p.t("Enter the name of the guardian who showed ID.")
         if values["language"] not in LETTER_LOCALES:
-            errors["language"] = p._("Choose the language of the letter.")
+            errors["language"] = p.t("Choose the language of the letter.")
         if errors:
             return code_form(p, school_id, status=400, errors=errors, values=values)
-        note = p._("For %(name)s, ID checked", name=values["guardian_name"])
+        note = p.t("For %(name)s, ID checked", name=values["guardian_name"])
         answer = await deps.staff_api.issue_code(
             token, school_id, values["student_id"], note, p.locale
         )
         if answer.status == 404:
             return code_form(
                 p, school_id, status=404, values=values,
-                errors={"student_id": p._("No student with this ID at this school.")},
+                errors={"student_id": p.t("No student with this ID at this school.")},
             )  # fmt: skip
         if not answer.ok:
             return api_refusal(p, answer)
-        letter = translations(values["language"], STAFF_DOMAIN)
+        letter = translations(values["language"])
         return p.render(
             "staff/letter.html",
-            title=p._("Activation code letter"),
+            title=p.t("Activation code letter"),
             school_id=school_id,
             code=answer.body.get("code"),
             student_id=values["student_id"],
