@@ -116,6 +116,8 @@ Guardian portal is running:
   scheduler  http://127.0.0.1:8004   clock    http://127.0.0.1:8004/v1/admin/clock
   webhooks   http://127.0.0.1:8005   log      portal webhooks deliveries · endpoints: portal webhooks endpoint add
   web        http://127.0.0.1:8080   the guardian portal: sign in, register, my account
+  staff      http://127.0.0.1:8080/staff   the school staff console (sign in as secretary.a /
+             dev-secretary-a at the local Keycloak http://127.0.0.1:8380; tools/devstack/README.md)
   AsyncAPI   http://127.0.0.1:800N/docs/asyncapi (each service)  · checked in: shared/contracts/asyncapi/
   health     /healthz  /readyz  /metrics on every service
   mail inbox http://127.0.0.1:8025 (every email the notifier sends; files in var/mail/)

@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -148,6 +149,8 @@ def _claim_path(value: str) -> str:
 
 
 ClaimPath = Annotated[str, AfterValidator(_claim_path)]
+#: A short machine name (``drivers_license``).
+IdName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
 
 
 def claim_values(claims: Mapping[str, Any], claim: str) -> list[str] | None:
@@ -281,6 +284,19 @@ class StaffPolicy(_Strict):
     #: The claim that names the staff member in the audit trail (``approved_by``...):
     #: ``sub`` everywhere; ``oid`` (Entra ID) or ``preferred_username`` read better.
     staff_id_claim: ClaimPath = "sub"
+    #: The photo ID documents a school may record when it approves in person (ids; the
+    #: staff console names the known ones in the staff member's language).
+    id_document_types: list[IdName] = Field(
+        default_factory=lambda: [
+            "drivers_license",
+            "state_id",
+            "passport",
+            "military_id",
+            "consular_id",
+            "other_government_id",
+        ],
+        min_length=1,
+    )
 
     def access(self, claims: Mapping[str, Any]) -> StaffAccess | None:
         """The staff member's schools and role; ``None`` when the token has no usable

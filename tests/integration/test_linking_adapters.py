@@ -262,3 +262,46 @@ async def test_contact_block_is_projected_and_announced_digests_are_kept(
     gone = await g.get("c1")
     assert gone is not None and gone.address is None and gone.secondary_email is None
     assert gone.emergency_phone is None
+
+
+async def test_student_view_and_narrowed_queue_on_the_real_server(store: MongoStore) -> None:
+    """The staff console's student view and queue filters: the queries the fakes stand
+    in for, on the MongoDB-protocol server ($or with a cursor, $and, $in, $lte)."""
+    from linking.domain.matching import name_key
+    from linking.ports import QueueFilter
+
+    tz = ZoneInfo("America/New_York")
+    links = store.links
+    made = []
+    for i, (account, student, last) in enumerate(
+        [("a1", "S1", "Peña"), ("a2", "s1", "Pena"), ("a3", "S2", "Lopez"), ("a4", "S3", "Ng")]
+    ):
+        link = Link.request(
+            link_id=f"l-{i}", account_id=account, school_id="0123", student_id=student,
+            requested_at=NOW + timedelta(days=i), deadline_days=21, tz=tz,
+            student_last_name=last, by=account,
+        )  # fmt: skip
+        assert await links.add(link, [])
+        made.append(link)
+    # a link stored before student_key existed is found by its exact id
+    await links.collection.update_one({"_id": "l-3"}, {"$unset": {"student_key": ""}})
+
+    assert [x.link_id for x in await links.for_student("0123", "S1")] == ["l-0", "l-1"]
+    assert [x.link_id for x in await links.for_student("0123", "S3")] == ["l-3"]
+    assert await links.for_student("0456", "S1") == []
+
+    async def queue(
+        narrow: QueueFilter | None, after: tuple[datetime, str] | None = None
+    ) -> list[str]:
+        found = await links.queue("0123", LinkStatus.PENDING, after, 10, narrow)
+        return [x.link_id for x in found]
+
+    assert await queue(None) == ["l-0", "l-1", "l-2", "l-3"]
+    assert await queue(QueueFilter(student_key="S1")) == ["l-0", "l-1"]
+    assert await queue(QueueFilter(account_ids=("a3",))) == ["l-2"]
+    assert await queue(QueueFilter(last_name_key=name_key("pena"))) == ["l-0", "l-1"]
+    assert await queue(QueueFilter(method="activation_code")) == []
+    assert await queue(QueueFilter(expires_by=made[1].expires_at)) == ["l-0", "l-1"]
+    # the cursor and a search together ($and of two $or)
+    after = (made[0].requested_at, "l-0")
+    assert await queue(QueueFilter(student_key="S1"), after) == ["l-1"]

@@ -38,7 +38,7 @@ from linking.domain.errors import (
     TooManyAttempts,
 )
 from linking.domain.guardians import Guardian, GuardianIdentity
-from linking.domain.matching import ClaimDetails, details_match, id_key
+from linking.domain.matching import ClaimDetails, details_match, id_key, name_key
 from linking.domain.model import (
     SYSTEM_ACCOUNT_DELETED,
     SYSTEM_LEGACY_CREDENTIALS,
@@ -64,6 +64,7 @@ from linking.ports import (
     GuardianRepository,
     LegacyCredentialRepository,
     LinkRepository,
+    QueueFilter,
     RosterEntry,
     RosterRepository,
 )
@@ -85,6 +86,7 @@ from shared.contracts.events import (
     PasswordChanged,
     StudentRef,
 )
+from shared.deadlines import end_of_day, local_date
 from shared.runtime.logs import get_logger
 from shared.runtime.policy import DistrictPolicy
 
@@ -648,6 +650,42 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidCursor("the cursor is not one this service returned") from None
 
 
+@dataclass(frozen=True)
+class QueueQuery:
+    """What staff narrow a queue with: a method, at most so many days left (pending
+    requests), a search by student ID, guardian email or student last name."""
+
+    method: LinkMethod | None = None
+    max_days_left: int | None = None
+    search: str | None = None
+
+
+async def _queue_filter(deps: Deps, query: QueueQuery) -> QueueFilter | None:
+    if query == QueueQuery():
+        return None
+    expires_by = None
+    if query.max_days_left is not None:
+        today = local_date(deps.clock(), deps.policy.tz)
+        expires_by = end_of_day(today + timedelta(days=query.max_days_left), deps.policy.tz)
+    student_key = last_name_key = None
+    account_ids: tuple[str, ...] = ()
+    text = (query.search or "").strip()
+    if "@" in text:
+        guardian = await deps.guardians.find_by_email(text.lower())
+        # an unknown email matches nothing (the search then finds no row)
+        account_ids = (guardian.account_id,) if guardian else ("",)
+    elif text:
+        student_key = id_key(text)
+        last_name_key = name_key(text) or None
+    return QueueFilter(
+        method=str(query.method) if query.method else None,
+        expires_by=expires_by,
+        student_key=student_key,
+        account_ids=account_ids,
+        last_name_key=last_name_key,
+    )
+
+
 async def school_queue(
     deps: Deps,
     staff: StaffIdentity,
@@ -655,11 +693,14 @@ async def school_queue(
     status: LinkStatus = LinkStatus.PENDING,
     cursor: str | None = None,
     limit: int = 50,
+    query: QueueQuery | None = None,
 ) -> QueuePage:
-    """A school's requests in one status, oldest first, with days left and the guardian."""
+    """A school's requests in one status, oldest first, with days left and the guardian,
+    narrowed by ``query``."""
     _authorise(staff, school_id, "list_link_requests")
     after = decode_cursor(cursor) if cursor else None
-    links = await deps.links.queue(id_key(school_id), status, after, limit + 1)
+    narrow = await _queue_filter(deps, query or QueueQuery())
+    links = await deps.links.queue(id_key(school_id), status, after, limit + 1, narrow)
     more = len(links) > limit
     links = links[:limit]
     guardians = await deps.guardians.get_many({link.account_id for link in links})
@@ -673,6 +714,20 @@ async def school_queue(
     if more and links:
         page.next_cursor = encode_cursor(links[-1])
     return page
+
+
+async def student_links(
+    deps: Deps, staff: StaffIdentity, school_id: str, student_id: str
+) -> list[QueueItem]:
+    """Every guardian linked to or asking for one student, with each link's history."""
+    _authorise(staff, school_id, "list_student_links", student_id=student_id)
+    links = await deps.links.for_student(id_key(school_id), id_key(student_id))
+    guardians = await deps.guardians.get_many({link.account_id for link in links})
+    now = deps.clock()
+    return [
+        QueueItem(link, guardians.get(link.account_id), link.days_left(now, deps.policy.tz))
+        for link in links
+    ]
 
 
 async def approve_link(

@@ -71,6 +71,24 @@ class LegacyCredential:
     students: frozenset[tuple[str, str]]  # (school key, student key)
 
 
+@dataclass(frozen=True)
+class QueueFilter:
+    """Conditions that narrow a school's queue (staff console filters and search)."""
+
+    #: Only this method (``in_person``...).
+    method: str | None = None
+    #: Only requests whose deadline ends at or before this instant ("days left").
+    expires_by: datetime | None = None
+    #: A search: any of these (student key, guardian account ids, student last-name key).
+    student_key: str | None = None
+    account_ids: tuple[str, ...] = ()
+    last_name_key: str | None = None
+
+    @property
+    def searching(self) -> bool:
+        return bool(self.student_key or self.account_ids or self.last_name_key)
+
+
 class LinkRepository(Protocol):
     async def add(self, link: Link, events: Sequence[Event]) -> bool:
         """Insert a new link with its events; False if the guardian already has a live link
@@ -100,8 +118,14 @@ class LinkRepository(Protocol):
         status: LinkStatus,
         after: tuple[datetime, str] | None,
         limit: int,
+        narrow: QueueFilter | None = None,
     ) -> list[Link]:
-        """A school's links in a status, oldest request first, after a cursor."""
+        """A school's links in a status, oldest request first, after a cursor, narrowed
+        by ``narrow`` (every condition given must hold)."""
+
+    async def for_student(self, school_key: str, student_key: str, limit: int = 200) -> list[Link]:
+        """Every link of one student at a school (any status, any guardian), oldest
+        request first: the student view of the staff console."""
 
 
 class RosterRepository(Protocol):

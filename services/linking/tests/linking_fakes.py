@@ -13,7 +13,7 @@ from linking.domain.matching import id_key, name_key, student_doc_id
 from linking.domain.model import Link, LinkStatus
 from linking.domain.roster import RosterStudent, StoredStudent
 from linking.handlers import Deps
-from linking.ports import ActivationCode, LegacyCredential, RosterEntry
+from linking.ports import ActivationCode, LegacyCredential, QueueFilter, RosterEntry
 
 from shared.contracts.events import (
     AccountCreated,
@@ -94,17 +94,52 @@ class FakeLinks:
         status: LinkStatus,
         after: tuple[datetime, str] | None,
         limit: int,
+        narrow: QueueFilter | None = None,
     ) -> list[Link]:
+        def wanted(link: Link) -> bool:
+            if narrow is None:
+                return True
+            if narrow.method and str(link.method) != narrow.method:
+                return False
+            if narrow.expires_by is not None and (
+                link.expires_at is None or link.expires_at > narrow.expires_by
+            ):
+                return False
+            if narrow.searching:
+                return (
+                    (
+                        narrow.student_key is not None
+                        and id_key(link.student_id) == narrow.student_key
+                    )
+                    or link.account_id in narrow.account_ids
+                    or (
+                        narrow.last_name_key is not None
+                        and name_key(link.student_last_name) == narrow.last_name_key
+                    )
+                )
+            return True
+
         links = sorted(
             (
                 link
                 for link in self.docs.values()
-                if id_key(link.school_id) == school_key and link.status == status
+                if id_key(link.school_id) == school_key and link.status == status and wanted(link)
             ),
             key=lambda link: (link.requested_at, link.link_id),
         )
         if after is not None:
             links = [link for link in links if (link.requested_at, link.link_id) > after]
+        return [copy.deepcopy(link) for link in links[:limit]]
+
+    async def for_student(self, school_key: str, student_key: str, limit: int = 200) -> list[Link]:
+        links = sorted(
+            (
+                link
+                for link in self.docs.values()
+                if id_key(link.school_id) == school_key and id_key(link.student_id) == student_key
+            ),
+            key=lambda link: (link.requested_at, link.link_id),
+        )
         return [copy.deepcopy(link) for link in links[:limit]]
 
     def of_type(self, name: str) -> list[Event]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from linking import handlers
@@ -357,6 +358,41 @@ async def test_queue_oldest_first_with_days_left_and_paging(world: World) -> Non
     assert seen == ids
     with pytest.raises(handlers.InvalidCursor):
         await handlers.school_queue(world.deps, STAFF, "0123", cursor="garbage!")
+
+
+async def test_queue_narrowed_by_method_days_left_and_search(world: World) -> None:
+    world.guardians.verified("acct-1", email="first@example.net")
+    early = (
+        await handlers.request_link(
+            world.deps, guardian("acct-1"), RequestLink("0123", "90966666", "pena")
+        )
+    ).link_id
+    world.clock.now += timedelta(days=10)
+    world.guardians.verified("acct-2", email="second@example.net")
+    late = (
+        await handlers.request_link(
+            world.deps, guardian("acct-2"), RequestLink("0123", "90967777", "Lopez")
+        )
+    ).link_id
+
+    async def ids(**query: Any) -> list[str]:
+        page = await handlers.school_queue(
+            world.deps, STAFF, "0123", query=handlers.QueueQuery(**query)
+        )
+        return [i.link.link_id for i in page.items]
+
+    assert await ids() == [early, late]
+    # 11 days left for the first request, 21 for the second
+    assert await ids(max_days_left=11) == [early]
+    assert await ids(max_days_left=10) == []
+    assert await ids(max_days_left=21) == [early, late]
+    assert await ids(method=LinkMethod.IN_PERSON) == [early, late]
+    assert await ids(method=LinkMethod.ACTIVATION_CODE) == []
+    assert await ids(search=" 90967777 ") == [late]
+    assert await ids(search="SECOND@example.net") == [late]
+    assert await ids(search="nobody@example.net") == []
+    assert await ids(search="Peña") == [early]  # the student's last name, accents aside
+    assert await ids(search="pena", max_days_left=5) == []
 
 
 async def test_withdraw_own_pending_only(world: World) -> None:

@@ -596,3 +596,66 @@ async def test_schools_are_listed_by_name_to_anyone(
         ]
     }
     assert "public" in r.headers["cache-control"]
+
+
+async def test_the_student_view_lists_every_guardian_with_history(
+    client: httpx.AsyncClient, keys: Any
+) -> None:
+    body = {"school_id": "0123", "student_id": "90966666", "student_last_name": "Pena"}
+    first = await client.post(
+        "/v1/links", headers={"Authorization": f"Bearer {guardian_token(keys)}"}, json=body
+    )
+    second = await client.post(
+        "/v1/links",
+        headers={"Authorization": f"Bearer {guardian_token(keys, account='acct-2')}"},
+        json={**body, "student_id": " 90966666 "},
+    )
+    assert first.status_code == second.status_code == 202, second.text
+    mine = {"Authorization": f"Bearer {staff_token(keys, ['0123'])}"}
+    approve = f"/v1/link-requests/{first.json()['link_id']}/approve"
+    assert (
+        await client.post(approve, headers=mine, json={"id_document_type": "passport"})
+    ).is_success
+    r = await client.get("/v1/schools/0123/students/90966666/links", headers=mine)
+    assert r.status_code == 200, r.text
+    # both asked at the same instant of the test clock: oldest first, then by link id
+    by_id = {i["link_id"]: i for i in r.json()["items"]}
+    approved, pending = by_id[first.json()["link_id"]], by_id[second.json()["link_id"]]
+    assert len(by_id) == 2 and pending["status"] == "pending_authorization"
+    assert approved["status"] == "approved" and approved["id_document_type"] == "passport"
+    assert approved["approved_by"] == "staff-7" and approved["guardian"]["account_id"] == "acct-1"
+    assert [e.get("by") for e in approved["audit"]][-1] == "staff-7"
+    assert (await client.get("/v1/schools/0123/students/OTHER/links", headers=mine)).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
+    other = {"Authorization": f"Bearer {staff_token(keys, ['0456'])}"}
+    _is_problem(await client.get("/v1/schools/0123/students/90966666/links", headers=other), 403)
+
+
+async def test_the_queue_takes_method_days_left_and_a_search(
+    client: httpx.AsyncClient, keys: Any
+) -> None:
+    claim = await client.post(
+        "/v1/links",
+        headers={"Authorization": f"Bearer {guardian_token(keys)}"},
+        json={"school_id": "0123", "student_id": "90966666", "student_last_name": "Pena"},
+    )
+    assert claim.status_code == 202, claim.text
+    s = {"Authorization": f"Bearer {staff_token(keys, ['0123'])}"}
+    url = "/v1/schools/0123/link-requests"
+
+    async def ids(**params: Any) -> list[str]:
+        r = await client.get(url, headers=s, params=params)
+        assert r.status_code == 200, r.text
+        return [i["link_id"] for i in r.json()["items"]]
+
+    mine = [claim.json()["link_id"]]
+    assert await ids(q="90966666") == mine
+    assert await ids(q="g@example.net") == mine
+    assert await ids(q="someone@example.net") == []
+    assert await ids(method="in_person", max_days_left=21) == mine
+    assert await ids(max_days_left=20) == []
+    assert await ids(method="activation_code") == []
+    _is_problem(await client.get(url, headers=s, params={"method": "bogus"}), 422)
+    _is_problem(await client.get(url, headers=s, params={"max_days_left": -1}), 422)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI, Request
@@ -18,12 +19,14 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from shared.runtime.logs import configure_logging, get_logger
 from shared.runtime.tracing import configure_tracing, redact_request_span
-from web.adapters.http_apis import HttpIdentityApi, HttpLinkingApi
+from web.adapters.http_apis import HttpIdentityApi, HttpLinkingApi, HttpStaffApi
 from web.entrypoints.pages import Deps, build_router
 from web.i18n import PACKAGE_DIR, TEMPLATE_DIR
-from web.ports import IdentityApi, LinkingApi
+from web.ports import IdentityApi, LinkingApi, StaffApi
 from web.sessions import SessionStore
 from web.settings import Settings
+from web.staff.auth import AuthlibStaffProvider, StaffProvider
+from web.staff.pages import StaffDeps, build_staff_router
 
 __all__ = ["Settings", "create_app"]
 
@@ -38,6 +41,12 @@ CSP = (
 )
 #: Largest request body accepted (the biggest form is a few KB).
 MAX_BODY_BYTES = 64 * 1024
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def templates() -> Environment:
@@ -55,8 +64,11 @@ def create_app(
     *,
     identity: IdentityApi | None = None,
     linking: LinkingApi | None = None,
+    staff_api: StaffApi | None = None,
+    staff_provider: StaffProvider | None = None,
 ) -> FastAPI:
-    """The web front end; ``identity``/``linking`` replace the HTTP clients in tests."""
+    """The web front end; ``identity``/``linking``/``staff_api``/``staff_provider``
+    replace the HTTP clients and the OpenID provider in tests."""
     settings = settings or Settings()
     configure_logging(settings.service_name, settings.log_level)
     tracer_provider = configure_tracing(
@@ -98,6 +110,28 @@ def create_app(
         redoc_url=None,
     )  # fmt: skip
     pages = build_router(deps)
+    if settings.staff_console_enabled:
+        issuer, client_id, secret = settings.staff_oidc()
+        staff_deps = StaffDeps(
+            staff_api=staff_api or HttpStaffApi(clients[1]),
+            provider=staff_provider
+            or AuthlibStaffProvider(
+                issuer=issuer,
+                client_id=client_id,
+                client_secret=secret,
+                scope=settings.staff_oidc_scope,
+                policy=policy.staff,
+                timeout=settings.web_api_timeout_seconds,
+            ),
+            policy=policy,
+            sessions=deps.sessions,
+            templates=deps.templates,
+            cookie_secure=settings.cookie_secure,
+            public_url=settings.web_staff_public_url,
+            portal_url=settings.portal_public_url,
+            csp=CSP.replace("form-action 'self'", f"form-action 'self' {origin_of(issuer)}"),
+        )
+        app.include_router(build_staff_router(staff_deps))
     app.include_router(pages.router)
     # Static files compressed (USWDS's CSS: 527 KB → ≈ 70 KB); pages are not, as they
     # carry the CSRF token next to reflected input (BREACH).
@@ -118,7 +152,9 @@ def create_app(
         else:
             response = await call_next(request)
         headers = response.headers
-        headers["Content-Security-Policy"] = CSP
+        # the staff pages add their OpenID provider to form-action (sign-out ends its
+        # session too); every other response gets the strict policy
+        headers.setdefault("Content-Security-Policy", CSP)
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
         # the email-link pages carry a token in their URL: never send it anywhere

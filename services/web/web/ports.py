@@ -6,6 +6,7 @@ these ports (``services/web/tests/web_fakes.py``), the browser tests the real se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,3 +70,28 @@ class LinkingApi(Protocol):
     async def withdraw_link(self, token: str, link_id: str, locale: str) -> ApiAnswer: ...
     async def schools(self) -> ApiAnswer: ...
     async def ready(self) -> bool: ...
+
+
+class StaffApi(Protocol):
+    """linking's staff HTTP API (docs/services/linking.md), with the staff member's access
+    token from the district's OpenID provider. 403 answers a school the staff member
+    does not act for, 409 a request decided already."""
+
+    async def queue(
+        self, token: str, school_id: str, *, status: str, cursor: str | None, limit: int,
+        locale: str, filters: Mapping[str, str] | None = None,
+    ) -> ApiAnswer: ...  # fmt: skip
+    async def approve(
+        self, token: str, link_id: str, id_document_type: str, note: str | None, locale: str
+    ) -> ApiAnswer: ...
+    async def deny(self, token: str, link_id: str, reason: str, locale: str) -> ApiAnswer: ...
+    async def revoke(self, token: str, link_id: str, reason: str, locale: str) -> ApiAnswer: ...
+    async def issue_code(
+        self, token: str, school_id: str, student_id: str, note: str | None, locale: str
+    ) -> ApiAnswer: ...
+    async def student_links(
+        self, token: str, school_id: str, student_id: str, locale: str
+    ) -> ApiAnswer: ...
+    async def find_guardian(
+        self, token: str, school_id: str, email: str, locale: str
+    ) -> ApiAnswer: ...

@@ -30,6 +30,12 @@ class Session:
     draft: dict[str, Any] = field(default_factory=dict)
     #: Field errors and values carried from a POST to the page it redirects to.
     flash: dict[str, Any] = field(default_factory=dict)
+    #: The signed-in staff member of the console (``web.staff.auth.StaffUser``), their
+    #: sign-ins in progress (Authlib's state, nonce and PKCE verifier) and the queue rows
+    #: last shown to them (what a confirmation page names).
+    staff: Any = None
+    oidc: dict[str, Any] = field(default_factory=dict)
+    staff_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def signed_in(self) -> bool:
@@ -64,6 +70,10 @@ class SessionStore:
             # idle longer than the district's limit: signed out, the draft may stay
             session.sign_out()
             session.flash["notice"] = "idle"
+        if session.staff is not None and now - session.last_seen > self._signed_in_idle:
+            session.staff = None
+            session.staff_rows.clear()
+            session.flash["staff_notice"] = "idle"
         if now - session.last_seen > self._draft_idle:
             del self._sessions[session_id]
             return None

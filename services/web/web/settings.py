@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from shared.runtime.settings import ServiceSettings
+from shared.runtime.staff_tokens import LOCAL_OIDC_AUDIENCE, LOCAL_OIDC_ISSUER, is_loopback_http
+
+#: The local Keycloak's console client secret (a published, local-only value).
+LOCAL_CONSOLE_SECRET = "local-dev-staff-console-secret"  # noqa: S105 - local dev stack only
 
 
 class Settings(ServiceSettings):
@@ -31,6 +35,66 @@ class Settings(ServiceSettings):
     web_trust_forwarded_for: bool = False
     #: Most sessions (drafts and signed-in) kept in memory at once; the oldest go first.
     web_max_sessions: int = Field(default=50_000, ge=100)
+
+    #: The school staff console under ``/staff``. Defaults to on outside production and
+    #: off in production, where it is turned on only in a deployment reachable from the
+    #: district's internal network.
+    web_staff_console: bool | None = None
+    #: The district's OpenID provider (its discovery document is
+    #: ``<issuer>/.well-known/openid-configuration``); the same value as linking's.
+    staff_oidc_issuer: str | None = None
+    #: The console's client at the provider (linking's ``STAFF_OIDC_AUDIENCE``).
+    staff_oidc_client_id: str | None = None
+    staff_oidc_client_secret: SecretStr | None = None
+    #: Scopes asked for at sign-in (Entra ID: add the API scope, e.g.
+    #: ``api://<client id>/access_as_user``, so the access token is meant for linking).
+    staff_oidc_scope: str = "openid profile email"
+    #: The console's address as staff browsers reach it (``https://staff.district.org``):
+    #: the base of the redirect URI. Unset: the address of the request.
+    web_staff_public_url: str | None = None
+
+    @model_validator(mode="after")
+    def _staff_console(self) -> Settings:
+        if not self.staff_console_enabled:
+            return self
+        issuer, client_id, secret = self.staff_oidc()
+        if not (issuer.startswith("https://") or is_loopback_http(issuer)):
+            raise ValueError("STAFF_OIDC_ISSUER must be an https URL")
+        if self.environment == "production":
+            if not self.staff_oidc_issuer or not client_id or not secret:
+                raise ValueError(
+                    "the staff console (WEB_STAFF_CONSOLE=true) needs STAFF_OIDC_ISSUER, "
+                    "STAFF_OIDC_CLIENT_ID and STAFF_OIDC_CLIENT_SECRET in production"
+                )
+            if not issuer.startswith("https://"):
+                raise ValueError("STAFF_OIDC_ISSUER must be an https URL in production")
+        return self
+
+    @property
+    def staff_console_enabled(self) -> bool:
+        """Whether ``/staff`` is served."""
+        if self.web_staff_console is not None:
+            return self.web_staff_console
+        return self.environment != "production"
+
+    def staff_oidc(self) -> tuple[str, str, str | None]:
+        """(issuer, client id, client secret) of the console; outside production the
+        local Keycloak's ``district`` realm and ``staff-console`` client by default."""
+        if self.staff_oidc_issuer:
+            secret = self.staff_oidc_client_secret
+            return (
+                self.staff_oidc_issuer.rstrip("/"),
+                self.staff_oidc_client_id or "",
+                secret.get_secret_value() if secret else None,
+            )
+        if self.environment == "production":
+            return "", self.staff_oidc_client_id or "", None
+        secret = self.staff_oidc_client_secret
+        return (
+            LOCAL_OIDC_ISSUER,
+            self.staff_oidc_client_id or LOCAL_OIDC_AUDIENCE,
+            secret.get_secret_value() if secret else LOCAL_CONSOLE_SECRET,
+        )
 
     @property
     def cookie_secure(self) -> bool:

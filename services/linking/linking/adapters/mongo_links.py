@@ -22,8 +22,9 @@ from pymongo.errors import DuplicateKeyError
 
 from linking.adapters.mongo_guardians import doc_to_guardian
 from linking.domain.guardians import Guardian
-from linking.domain.matching import id_key
+from linking.domain.matching import id_key, name_key
 from linking.domain.model import LIVE_STATUSES, Link, LinkMethod, LinkStatus, live_key
+from linking.ports import QueueFilter
 from shared.contracts.events import Event
 from shared.runtime.outbox import (
     OUTBOX,
@@ -64,6 +65,8 @@ def link_to_doc(link: Link) -> dict[str, Any]:
         "school_id": link.school_id,
         "student_id": link.student_id,
         "school_key": id_key(link.school_id),
+        "student_key": id_key(link.student_id),
+        "student_name_key": name_key(link.student_last_name),
         "requested_at": link.requested_at,
         "student": {"first_name": link.student_first_name, "last_name": link.student_last_name},
         "method": str(link.method),
@@ -145,6 +148,10 @@ class MongoLinks:
         )
         await c.create_index(
             [("account_id", ASCENDING), ("requested_at", DESCENDING)], name="by_account"
+        )
+        await c.create_index(
+            [("school_key", ASCENDING), ("student_key", ASCENDING), ("requested_at", ASCENDING)],
+            name="by_student",
         )
 
     def _entries(self, events: Sequence[Event]) -> list[dict[str, Any]]:
@@ -279,20 +286,54 @@ class MongoLinks:
         query = {"account_id": account_id, "status": str(LinkStatus.APPROVED), "held": True}
         return [doc_to_link(d) async for d in self.collection.find(query, _PROJECTION)]
 
+    async def for_student(self, school_key: str, student_key: str, limit: int = 200) -> list[Link]:
+        # links written before student_key was stored are found by their exact student id
+        query = {
+            "school_key": school_key,
+            "$or": [{"student_key": student_key}, {"student_id": student_key}],
+        }
+        cursor = (
+            self.collection.find(query, _PROJECTION)
+            .sort([("requested_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [doc_to_link(d) async for d in cursor]
+
     async def queue(
         self,
         school_key: str,
         status: LinkStatus,
         after: tuple[datetime, str] | None,
         limit: int,
+        narrow: QueueFilter | None = None,
     ) -> list[Link]:
         query: dict[str, Any] = {"school_key": school_key, "status": str(status)}
+        either: list[list[dict[str, Any]]] = []
         if after is not None:
             at, link_id = after
-            query["$or"] = [
-                {"requested_at": {"$gt": at}},
-                {"requested_at": at, "_id": {"$gt": link_id}},
-            ]
+            either.append(
+                [{"requested_at": {"$gt": at}}, {"requested_at": at, "_id": {"$gt": link_id}}]
+            )
+        if narrow is not None:
+            if narrow.method:
+                query["method"] = narrow.method
+            if narrow.expires_by is not None:
+                query["expires_at"] = {"$lte": narrow.expires_by}
+            if narrow.searching:
+                found: list[dict[str, Any]] = []
+                if narrow.student_key:
+                    # links written before student_key was stored: their exact id
+                    found += [{"student_key": narrow.student_key},
+                              {"student_id": narrow.student_key}]  # fmt: skip
+                if narrow.account_ids:
+                    found.append({"account_id": {"$in": list(narrow.account_ids)}})
+                if narrow.last_name_key:
+                    found.append({"student_name_key": narrow.last_name_key})
+                either.append(found)
+        if len(either) == 1:
+            query["$or"] = either[0]
+        elif either:
+            query["$and"] = [{"$or": alternatives} for alternatives in either]
         cursor = (
             self.collection.find(query, _PROJECTION)
             .sort([("requested_at", ASCENDING), ("_id", ASCENDING)])

@@ -47,7 +47,7 @@ from linking.adapters.tokens import (
 )
 from linking.domain.errors import LinkingError, TooManyAttempts
 from linking.domain.guardians import Guardian, GuardianIdentity
-from linking.domain.model import Link, LinkStatus
+from linking.domain.model import Link, LinkMethod, LinkStatus
 from linking.domain.staff import StaffIdentity
 from linking.handlers import Deps
 from linking.ports import ActivationCode
@@ -551,16 +551,48 @@ def build_router(
         ] = "pending",
         cursor: Annotated[str | None, Query(max_length=512)] = None,
         limit: Annotated[int | None, Query(ge=1, le=settings.queue_max_page_size)] = None,
+        method: Literal["in_person", "activation_code", "legacy_credentials"] | None = None,
+        max_days_left: Annotated[
+            int | None,
+            Query(ge=0, le=366, description="pending requests with at most this many days left"),
+        ] = None,
+        q: Annotated[
+            str | None,
+            Query(
+                max_length=254,
+                description="a student ID, a guardian's email or a student's last name",
+            ),
+        ] = None,
     ) -> QueueOut:
         wanted = LinkStatus.PENDING if status == "pending" else LinkStatus(status)
+        query = handlers.QueueQuery(
+            method=LinkMethod(method) if method else None,
+            max_days_left=max_days_left,
+            search=q.strip() or None if q else None,
+        )
         page = await handlers.school_queue(
-            deps, staff, school_id, wanted, cursor, limit or settings.queue_page_size
+            deps, staff, school_id, wanted, cursor, limit or settings.queue_page_size, query
         )
         now = deps.clock()
         return QueueOut(
             items=[staff_view(i.link, i.guardian, now, deps.policy.tz) for i in page.items],
             next_cursor=page.next_cursor,
         )
+
+    @router.get(
+        "/v1/schools/{school_id}/students/{student_id}/links",
+        response_model=QueueOut,
+        tags=["staff"],
+        summary="Every guardian of one student: links in any status, with their history",
+    )
+    async def get_student_links(
+        school_id: Annotated[str, Path(max_length=64)],
+        student_id: Annotated[str, Path(max_length=64)],
+        staff: StaffDep,
+    ) -> QueueOut:
+        items = await handlers.student_links(deps, staff, school_id, student_id)
+        now = deps.clock()
+        return QueueOut(items=[staff_view(i.link, i.guardian, now, deps.policy.tz) for i in items])
 
     @router.get(
         "/v1/schools/{school_id}/guardians",

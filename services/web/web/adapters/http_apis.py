@@ -4,6 +4,7 @@ wizard Finish is one trace from the browser request to the SMTP send."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -134,3 +135,74 @@ class HttpLinkingApi(_Api):
 
     async def schools(self) -> ApiAnswer:
         return await self._call("GET", "/v1/schools")
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+class HttpStaffApi(_Api):
+    """linking's staff API, called with the staff member's bearer token."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        super().__init__(client, "linking-staff")
+
+    async def queue(
+        self, token: str, school_id: str, *, status: str, cursor: str | None, limit: int,
+        locale: str, filters: Mapping[str, str] | None = None,
+    ) -> ApiAnswer:  # fmt: skip
+        params = {**(filters or {}), "status": status, "limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._call(
+            "GET", f"/v1/schools/{_segment(school_id)}/link-requests", token=token,
+            locale=locale, params=params,
+        )  # fmt: skip
+
+    async def approve(
+        self, token: str, link_id: str, id_document_type: str, note: str | None, locale: str
+    ) -> ApiAnswer:
+        body: dict[str, Any] = {"id_document_type": id_document_type}
+        if note:
+            body["note"] = note
+        return await self._call(
+            "POST", f"/v1/link-requests/{_segment(link_id)}/approve", json=body, token=token,
+            locale=locale,
+        )  # fmt: skip
+
+    async def deny(self, token: str, link_id: str, reason: str, locale: str) -> ApiAnswer:
+        return await self._call(
+            "POST", f"/v1/link-requests/{_segment(link_id)}/deny", json={"reason": reason},
+            token=token, locale=locale,
+        )  # fmt: skip
+
+    async def revoke(self, token: str, link_id: str, reason: str, locale: str) -> ApiAnswer:
+        return await self._call(
+            "POST", f"/v1/links/{_segment(link_id)}/revoke", json={"reason": reason},
+            token=token, locale=locale,
+        )  # fmt: skip
+
+    async def issue_code(
+        self, token: str, school_id: str, student_id: str, note: str | None, locale: str
+    ) -> ApiAnswer:
+        return await self._call(
+            "POST",
+            f"/v1/schools/{_segment(school_id)}/students/{_segment(student_id)}/activation-codes",
+            json={"note": note} if note else {}, token=token, locale=locale,
+        )  # fmt: skip
+
+    async def student_links(
+        self, token: str, school_id: str, student_id: str, locale: str
+    ) -> ApiAnswer:
+        return await self._call(
+            "GET",
+            f"/v1/schools/{_segment(school_id)}/students/{_segment(student_id)}/links",
+            token=token,
+            locale=locale,
+        )
+
+    async def find_guardian(self, token: str, school_id: str, email: str, locale: str) -> ApiAnswer:
+        return await self._call(
+            "GET", f"/v1/schools/{_segment(school_id)}/guardians", token=token,
+            locale=locale, params={"email": email},
+        )  # fmt: skip

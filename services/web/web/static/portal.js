@@ -46,6 +46,13 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-password-rules]").forEach(watchRules);
     document.querySelectorAll(".portal-show-password").forEach(showPassword);
+    // a decision sent twice is refused by linking anyway (409); this spares the wait
+    document.querySelectorAll("form[data-once]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (form.getAttribute("data-sent") === "true") { event.preventDefault(); return; }
+        form.setAttribute("data-sent", "true");
+      });
+    });
     var summary = document.getElementById("error-summary");
     if (summary) { summary.focus(); }
   });

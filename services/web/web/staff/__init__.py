@@ -1,0 +1,1 @@
+"""The school staff console (``/staff``): district sign-in and the approval queue."""
