@@ -3,11 +3,16 @@ enabled, description and secret rotation, on an in-memory endpoint store."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from webhooks import handlers
 from webhooks.domain.model import Endpoint, UrlRefused
+
+from shared.contracts.envelope import decode
+from shared.contracts.vectors import load_vectors
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 DNS = {"sis.example.org": ["93.184.215.14"], "new.example.org": ["93.184.215.15"]}
@@ -147,3 +152,45 @@ async def test_refused_changes_save_nothing(
 async def test_unknown_endpoint(deps: handlers.Dependencies) -> None:
     with pytest.raises(KeyError):
         await handlers.update_endpoint(deps, "ep_missing", enabled=False)
+
+
+class QueuedDeliveries:
+    """The part of MongoDeliveries that queuing calls."""
+
+    def __init__(self) -> None:
+        self.added: list[Any] = []
+
+    async def next_seq(self) -> int:
+        return len(self.added)
+
+    async def add(self, delivery: Any) -> int:
+        self.added.append(delivery)
+        return 1
+
+
+@pytest.mark.parametrize(
+    ("event_type", "held"),
+    [
+        ("LinkApproved", False),
+        ("LinkDenied", False),
+        ("GuardianContactUpdated", True),
+        ("LinkRevoked", True),
+    ],
+)
+async def test_events_that_follow_an_approval_wait_for_it(
+    deps: handlers.Dependencies, event_type: str, held: bool
+) -> None:
+    """A revocation or contact change may be read before its link's approval (another
+    topic): it is due only ``order_window`` after its event's time; a link's first event
+    is due at once."""
+    await handlers.register_endpoint(
+        deps, sis="focus", url="https://sis.example.org/hooks", event_types=[]
+    )
+    record = next(r for _, _, r in load_vectors() if dict(r["headers"])["ce_type"] == event_type)
+    envelope = decode([(k, v.encode()) for k, v in record["headers"]], record["value"].encode())
+    envelope = replace(envelope, time=NOW - timedelta(seconds=1))
+    queued = QueuedDeliveries()
+    deps = replace(deps, deliveries=queued, order_window=timedelta(seconds=5))  # type: ignore[arg-type]
+    assert await handlers.queue_deliveries(envelope, deps) == 1
+    due = queued.added[0].next_attempt_at
+    assert due == (NOW + timedelta(seconds=4) if held else NOW)

@@ -34,6 +34,7 @@ def build_dependencies(settings: Settings, db: object, wake: object) -> Dependen
         allowed_networks=settings.webhooks_allowed_networks,
         resolve=resolve,
         rotation_overlap=timedelta(hours=settings.webhooks_rotation_overlap_hours),
+        order_window=timedelta(seconds=settings.webhooks_order_window_seconds),
     )
 
 

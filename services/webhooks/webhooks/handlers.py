@@ -25,6 +25,12 @@ from webhooks.domain.signing import new_secret
 
 #: The event types an endpoint may receive: the public topics this service consumes.
 DELIVERABLE: frozenset[str] = frozenset(str(t) for t in CONSUMERS["webhooks"])
+#: Events that follow another event of their link published on another topic (a
+#: revocation or a contact change follows the approval). Each topic is read on its own,
+#: so such an event can be read first; its delivery waits ``order_window`` after the
+#: event's time, so that the earlier event, read meanwhile, goes out first. A link's first
+#: event (approved, denied, expired, withdrawn) is never held back.
+FOLLOWERS: frozenset[str] = frozenset({"LinkRevoked", "GuardianContactUpdated"})
 
 Resolver = Callable[[str, int], Iterable[str]]
 
@@ -39,6 +45,7 @@ class Dependencies:
     resolve: Resolver
     rotation_overlap: timedelta
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    order_window: timedelta = timedelta(seconds=5)
 
 
 async def queue_deliveries(envelope: Envelope, deps: Dependencies) -> int:
@@ -48,6 +55,9 @@ async def queue_deliveries(envelope: Envelope, deps: Dependencies) -> int:
         return 0
     body = json.dumps(structured_event(envelope), ensure_ascii=False, separators=(",", ":"))
     now = deps.clock()
+    due = now
+    if envelope.type in FOLLOWERS:
+        due = max(now, envelope.time + deps.order_window)
     queued = 0
     for endpoint in endpoints:
         delivery = Delivery(
@@ -61,7 +71,7 @@ async def queue_deliveries(envelope: Envelope, deps: Dependencies) -> int:
             body=body,
             status=Status.PENDING,
             created_at=now,
-            next_attempt_at=now,
+            next_attempt_at=due,
         )
         queued += await deps.deliveries.add(delivery)
     if queued:

@@ -36,6 +36,9 @@ class Settings(ServiceSettings):
     webhooks_allow_http: bool = False
     #: Extra CA certificates (PEM) to trust for endpoints with a private CA.
     webhooks_ca_file: Path | None = None
+    #: How long a revocation or contact change waits after its event's time before it is
+    #: sent, so that its link's approval (another topic, read independently) goes first.
+    webhooks_order_window_seconds: float = Field(default=5.0, ge=0, le=300)
     #: How long the previous secret stays valid after a rotation.
     webhooks_rotation_overlap_hours: float = Field(default=24.0, gt=0)
 
