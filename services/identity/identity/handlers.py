@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -82,6 +83,8 @@ PURGE_BATCH = 200
 #: How long a duplicate registration waits for the first one's account to appear.
 OWNER_WAIT_SECONDS = 5.0
 ACCEPTED = {"status": "accepted"}
+#: How long a reserved password check holds its account's lease if its holder dies.
+ATTEMPT_LEASE_SECONDS = 30
 
 
 class Refusal(Exception):
@@ -100,6 +103,14 @@ class Refusal(Exception):
         self.params = dict(params or {})
         self.headers = dict(headers or {})
         self.locale = locale
+
+
+@dataclass
+class _Attempt:
+    """The outcome of a reserved password or answers check (see ``_attempt``)."""
+
+    failed: bool = False
+    reset: bool = False
 
 
 class Hasher(Protocol):
@@ -240,10 +251,7 @@ class IdentityService:
             acc["status"] not in allowed_from(Action.VERIFY)
         ):
             raise Refusal(400, "token_invalid")
-        self._refuse_if_locked(acc, now)
-        if not await self.hasher.verify(acc.get("password_hash"), cmd.password):
-            await self._count_failure(acc, now)
-            raise ValidationFailed([FieldError("password", "password_incorrect")])
+        await self._require_password(acc, cmd.password, "password", now)
         reactivated = acc["status"] == Status.DISABLED
         event = EmailVerified(
             account_id=acc["_id"], email=acc["email"], verified_at=now,
@@ -286,16 +294,29 @@ class IdentityService:
         now = self.now()
         limits = self.policy.sign_in
         window, window_end = address_window(now, limits)
-        if await self.repo.address_failures(remote_ip, window) >= limits.max_failures_per_address:
+        # Reserve, then decide: the attempt is counted against the address (and the
+        # account) before the password is checked, so a burst cannot all pass a check
+        # made before any of its failures were recorded.
+        if await self.repo.reserve_address(remote_ip, window, window_end) > (
+            limits.max_failures_per_address
+        ):
+            await self.repo.release_address(remote_ip, window)
             raise self._too_many(window_end, now)
-        acc = await self._find_by_email(cmd.email)
-        if acc is not None:
-            self._refuse_if_locked(acc, now)
-        ok = await self.hasher.verify(acc.get("password_hash") if acc else None, cmd.password)
+        failed = False
+        try:
+            acc = await self._find_by_email(cmd.email)
+            if acc is None:
+                ok = await self.hasher.verify(None, cmd.password)
+            else:
+                async with self._attempt(acc, now) as attempt:
+                    ok = await self.hasher.verify(acc.get("password_hash"), cmd.password)
+                    attempt.failed = not ok
+                    attempt.reset = ok
+            failed = not ok
+        finally:
+            if not failed:
+                await self.repo.release_address(remote_ip, window)
         if not ok:
-            await self.repo.add_address_failure(remote_ip, window, window_end)
-            if acc is not None:
-                await self._count_failure(acc, now)
             raise Refusal(401, "invalid_credentials")
         assert acc is not None
         locale = acc.get("locale")
@@ -311,7 +332,7 @@ class IdentityService:
         new_hash = await self.hasher.hash(cmd.password) if self.hasher.needs_rehash(old_hash) else None
         tz = self.policy.tz
         emit = should_emit_signed_in(acc.get("last_signin_event_day"), now, tz)
-        if emit or new_hash or acc.get("failed_signins") or acc.get("locked_until"):
+        if emit or new_hash:
             events = [AccountSignedIn(account_id=acc["_id"], at=now)] if emit else []
             await self.repo.signed_in(
                 acc["_id"], now, day_of(now, tz), events, new_hash=new_hash, old_hash=old_hash
@@ -338,11 +359,38 @@ class IdentityService:
         return Refusal(429, "too_many_attempts", params={"minutes": max(1, (seconds + 59) // 60)},
                        headers={"Retry-After": str(seconds)})
 
-    async def _count_failure(self, acc: dict[str, Any], now: datetime) -> None:
-        failures = await self.repo.record_failure(acc["_id"])
+    @asynccontextmanager
+    async def _attempt(self, acc: dict[str, Any], now: datetime) -> AsyncIterator[_Attempt]:
+        """Reserve one password (or answers) check on ``acc`` before making it.
+
+        At most one check per account is in flight (a lease that expires after
+        ``ATTEMPT_LEASE_SECONDS`` if its holder dies), and it is counted as a failure in
+        advance, so no burst evaluates more than the lockout allows. Refused with 429
+        when the account is locked or another check holds the lease. The body sets
+        ``failed`` (the count stays; at the threshold the account locks) or ``reset``
+        (a sign-in: the count and lockout clear); otherwise the count is given back.
+        """
+        self._refuse_if_locked(acc, now)
+        lease_id = uuid.uuid4().hex
+        lease_until = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
+        failures = await self.repo.reserve_attempt(acc["_id"], lease_id, now, lease_until)
+        if failures is None:
+            fresh = await self.repo.by_id(acc["_id"]) or acc
+            self._refuse_if_locked(fresh, now)
+            raise Refusal(429, "too_many_attempts", params={"minutes": 1},
+                          headers={"Retry-After": "1"})
+        attempt = _Attempt()
+        try:
+            yield attempt
+        except BaseException:
+            await self.repo.end_attempt(acc["_id"], lease_id, failed=False)
+            raise
+        if not attempt.failed:
+            await self.repo.end_attempt(acc["_id"], lease_id, failed=False, reset=attempt.reset)
+            return
         until = lockout_until(failures, self.policy.sign_in, now)
+        await self.repo.end_attempt(acc["_id"], lease_id, failed=True, locked_until=until)
         if until is not None:
-            await self.repo.lock(acc["_id"], until)
             log.warning("account locked after failed sign-ins", account_id=acc["_id"],
                         failures=failures)
 
@@ -396,7 +444,6 @@ class IdentityService:
     async def change_password(self, acc: dict[str, Any], cmd: ChangePassword) -> dict[str, str]:
         """Current + new password; other sessions end and a fresh token is returned."""
         now = self.now()
-        self._refuse_if_locked(acc, now)
         await self._require_password(acc, cmd.current_password, "current_password", now)
         errors = password_errors(
             cmd.new_password, self.policy,
@@ -425,7 +472,6 @@ class IdentityService:
     ) -> dict[str, Any]:
         """New answers to the security questions, confirmed with the current password."""
         now = self.now()
-        self._refuse_if_locked(acc, now)
         errors: list[FieldError] = []
         pairs = check_answers(cmd.security_answers, self.policy.security_questions, errors)
         if not errors and not pairs:
@@ -442,8 +488,9 @@ class IdentityService:
     async def _require_password(
         self, acc: dict[str, Any], password: str, name: str, now: datetime
     ) -> None:
-        if not await self.hasher.verify(acc.get("password_hash"), password):
-            await self._count_failure(acc, now)
+        async with self._attempt(acc, now) as attempt:
+            attempt.failed = not await self.hasher.verify(acc.get("password_hash"), password)
+        if attempt.failed:
             raise ValidationFailed([FieldError(name, "password_incorrect")])
 
     # --- password reset -----------------------------------------------------------
@@ -489,11 +536,15 @@ class IdentityService:
                 pairs = check_answers(cmd.security_answers, questions, errors)
         if errors:
             raise ValidationFailed(errors)
-        if check_answers_needed and not await self.hasher.verify(
-            acc["answers_hash"], answers_secret(pairs)
-        ):
-            await self._count_failure(acc, now)
-            raise ValidationFailed([FieldError("security_answers", "security_answers_incorrect")])
+        if check_answers_needed:
+            async with self._attempt(acc, now) as attempt:
+                attempt.failed = not await self.hasher.verify(
+                    acc["answers_hash"], answers_secret(pairs)
+                )
+            if attempt.failed:
+                raise ValidationFailed(
+                    [FieldError("security_answers", "security_answers_incorrect")]
+                )
         new_hash = await self.hasher.hash(cmd.new_password)
         event = PasswordChanged(
             account_id=acc["_id"], changed_at=now, via="reset", email=acc["email"],

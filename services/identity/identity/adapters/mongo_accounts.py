@@ -37,7 +37,7 @@ TOKENS_KEPT = 5
 PERSONAL_FIELDS = (
     "email", "first_name", "last_name", "locale", "phones", "secondary_email", "address",
     "password_hash", "answers_hash", "security_question_ids", "notification_preferences",
-    "verify_tokens", "reset_tokens", "failed_signins", "locked_until",
+    "verify_tokens", "reset_tokens", "failed_signins", "locked_until", "attempt_lease",
     "last_signin_event_day", "verified_at", "disabled_at", "last_activity_at", "created_at",
     "updated_at", "session_epoch", "password_changed_at",
 )
@@ -147,17 +147,44 @@ class MongoAccounts:
             events, now,
         )
 
-    async def record_failure(self, account_id: str) -> int:
-        """Count one more failed sign-in; the new count."""
+    async def reserve_attempt(
+        self, account_id: str, lease_id: str, now: datetime, lease_until: datetime
+    ) -> int | None:
+        """Reserve a password (or answers) check before it is made: in one conditional
+        update, only if the account is not locked and no other check holds its lease,
+        count the attempt as a failure in advance and take the lease. Returns the new
+        failure count, or None when locked or busy (nothing was reserved)."""
+        free = [
+            {"$or": [{"locked_until": {"$exists": False}}, {"locked_until": None},
+                     {"locked_until": {"$lte": now}}]},
+            {"$or": [{"attempt_lease": {"$exists": False}}, {"attempt_lease": None},
+                     {"attempt_lease.until": {"$lte": now}}]},
+        ]
         doc = await self.accounts.find_one_and_update(
-            {"_id": account_id}, {"$inc": {"failed_signins": 1}},
+            {"_id": account_id, "$and": free},
+            {"$inc": {"failed_signins": 1},
+             "$set": {"attempt_lease": {"id": lease_id, "until": lease_until}}},
             projection={"failed_signins": 1}, return_document=ReturnDocument.AFTER,
         )
-        return int((doc or {}).get("failed_signins", 0))
+        return None if doc is None else int(doc.get("failed_signins", 0))
 
-    async def lock(self, account_id: str, until: datetime) -> None:
-        """Refuse sign-ins until ``until``."""
-        await self.accounts.update_one({"_id": account_id}, {"$set": {"locked_until": until}})
+    async def end_attempt(
+        self, account_id: str, lease_id: str, *, failed: bool, locked_until: datetime | None = None,
+        reset: bool = False,
+    ) -> None:
+        """Release the lease of a reserved attempt. A failed one keeps its count (and locks
+        the account until ``locked_until`` when given); a successful one gives its count
+        back, or clears the count and any lockout with ``reset`` (a sign-in)."""
+        update: dict[str, Any] = {"$unset": {"attempt_lease": ""}}
+        if failed:
+            if locked_until is not None:
+                update["$set"] = {"locked_until": locked_until}
+        elif reset:
+            update["$set"] = {"failed_signins": 0}
+            update["$unset"]["locked_until"] = ""
+        else:
+            update["$inc"] = {"failed_signins": -1}
+        await self.accounts.update_one({"_id": account_id, "attempt_lease.id": lease_id}, update)
 
     async def signed_in(
         self, account_id: str, now: datetime, day: str, events: Sequence[Event],
@@ -324,22 +351,32 @@ class MongoAccounts:
         return hashlib.sha256(address.encode()).hexdigest()[:32] + f"|{window}"
 
     async def address_failures(self, address: str, window: int) -> int:
-        """Failed sign-ins from ``address`` in the window."""
+        """Failed (and reserved) sign-ins from ``address`` in the window."""
         doc = await self.addresses.find_one({"_id": self._address_key(address, window)})
         return int((doc or {}).get("failures", 0))
 
-    async def add_address_failure(self, address: str, window: int, expires_at: datetime) -> None:
-        """Count one failed sign-in from ``address`` in the window."""
+    async def reserve_address(self, address: str, window: int, expires_at: datetime) -> int:
+        """Count one sign-in from ``address`` in the window as a failure in advance; the
+        new count (the caller gives it back with :meth:`release_address` unless the
+        attempt fails)."""
         key = self._address_key(address, window)
         for _ in range(3):
             try:
-                await self.addresses.update_one(
+                doc = await self.addresses.find_one_and_update(
                     {"_id": key}, {"$inc": {"failures": 1}, "$set": {"expires_at": expires_at}},
-                    upsert=True,
+                    upsert=True, projection={"failures": 1}, return_document=ReturnDocument.AFTER,
                 )
-                return
+                return int((doc or {}).get("failures", 1))
             except DuplicateKeyError:
-                continue  # two first failures raced on the upsert; the retry increments
+                continue  # two first attempts raced on the upsert; the retry increments
+        raise RuntimeError("address counter upsert kept colliding")
+
+    async def release_address(self, address: str, window: int) -> None:
+        """Give back a reservation of :meth:`reserve_address` (the attempt did not fail)."""
+        await self.addresses.update_one(
+            {"_id": self._address_key(address, window), "failures": {"$gt": 0}},
+            {"$inc": {"failures": -1}},
+        )
 
     async def forget_expired_addresses(self, now: datetime) -> int:
         """Remove finished windows."""

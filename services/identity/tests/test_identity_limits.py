@@ -1,0 +1,113 @@
+"""Reserve-then-decide limits (issue 15, item 1): a burst of parallel password checks on
+one account or from one address never evaluates more than the limit allows."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from identity.domain.commands import ChangePassword, SignIn
+from identity.domain.validation import ValidationFailed
+from identity.handlers import Refusal
+from identity_fakes import FakeHasher
+from test_identity_handlers import EMAIL, PASSWORD, active, make, registration
+
+
+class SlowHasher(FakeHasher):
+    """Yields to the event loop inside every check (as argon2id in a thread does) and
+    counts the checks made against a stored hash."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checked = 0
+
+    async def verify(self, encoded: str | None, secret: str) -> bool:
+        if encoded:
+            self.checked += 1
+        await asyncio.sleep(0.001)
+        return await super().verify(encoded, secret)
+
+
+async def _statuses(calls: list[Any]) -> list[int]:
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    out = []
+    for result in results:
+        assert isinstance(result, (Refusal, dict)), result
+        out.append(result.status if isinstance(result, Refusal) else 200)
+    return out
+
+
+async def test_a_parallel_burst_on_one_account_evaluates_no_more_than_the_lockout() -> None:
+    service, repo, *_ = make()
+    account_id = await active(service, repo)
+    hasher = service.hasher = SlowHasher()
+    limit = service.policy.sign_in.max_failures_per_account
+    statuses = await _statuses(
+        [
+            service.sign_in(SignIn(email=EMAIL, password="Wr0ng!pw"), f"10.0.0.{i}")
+            for i in range(150)
+        ]
+    )
+    assert hasher.checked <= limit
+    assert statuses.count(401) <= limit and set(statuses) <= {401, 429}
+    assert repo.docs[account_id]["failed_signins"] <= limit
+    assert "attempt_lease" not in repo.docs[account_id]  # every lease was released
+
+
+async def test_one_check_in_flight_per_account_and_the_lease_is_released() -> None:
+    service, repo, *_ = make()
+    account_id = await active(service, repo)
+    service.hasher = SlowHasher()
+    statuses = await _statuses(
+        [service.sign_in(SignIn(email=EMAIL, password=PASSWORD), "10.0.0.1") for _ in range(3)]
+    )
+    assert statuses.count(200) >= 1 and set(statuses) <= {200, 429}
+    assert "attempt_lease" not in repo.docs[account_id]
+    assert repo.docs[account_id]["failed_signins"] == 0
+    assert "access_token" in await service.sign_in(SignIn(email=EMAIL, password=PASSWORD), "ip")
+
+
+async def test_a_parallel_burst_from_one_address_evaluates_no_more_than_its_limit() -> None:
+    service, _repo, *_ = make()
+    hasher = service.hasher = SlowHasher()
+    emails = [f"g{i}@example.net" for i in range(60)]
+    for email in emails:
+        await service.register(registration(email=email), "ip")
+    limit = service.policy.sign_in.max_failures_per_address
+    statuses = await _statuses(
+        [service.sign_in(SignIn(email=e, password="Wr0ng!pw"), "6.6.6.6") for e in emails]
+    )
+    assert hasher.checked <= limit and statuses.count(401) <= limit
+    assert statuses.count(429) >= len(emails) - limit
+
+
+async def test_a_correct_sign_in_gives_its_address_reservation_back() -> None:
+    service, repo, *_ = make()
+    await active(service, repo)
+    limit = service.policy.sign_in.max_failures_per_address
+    for _ in range(limit + 3):
+        await service.sign_in(SignIn(email=EMAIL, password=PASSWORD), "7.7.7.7")
+    assert max(repo.addresses.values()) == 0
+
+
+async def test_a_crashed_check_gives_its_count_back_and_a_wrong_current_password_counts() -> None:
+    service, repo, *_ = make()
+    account_id = await active(service, repo)
+    acc = await repo.by_id(account_id)
+
+    class Broken(FakeHasher):
+        async def verify(self, encoded: str | None, secret: str) -> bool:
+            raise RuntimeError("hasher down")
+
+    service.hasher = Broken()
+    with pytest.raises(RuntimeError):
+        await service.sign_in(SignIn(email=EMAIL, password=PASSWORD), "ip")
+    assert repo.docs[account_id]["failed_signins"] == 0
+    assert "attempt_lease" not in repo.docs[account_id]
+    service.hasher = FakeHasher()
+    with pytest.raises(ValidationFailed):
+        await service.change_password(
+            acc, ChangePassword(current_password="Wr0ng!pw", new_password="N3w!passphrase")
+        )
+    assert repo.docs[account_id]["failed_signins"] == 1
