@@ -13,7 +13,8 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -25,6 +26,7 @@ from linking.domain.errors import (
     ActivationCodeInvalid,
     ActivationCodeNotFound,
     ActivationCodeUsed,
+    AttemptInProgress,
     ConcurrentUpdate,
     Forbidden,
     LinkingError,
@@ -300,12 +302,46 @@ def _next_midnight(now: datetime) -> datetime:
     return start + timedelta(days=1)
 
 
-async def _check_attempts(deps: Deps, account_id: str, now: datetime) -> None:
-    limit = deps.policy.links.max_failed_matches_per_day
-    if await deps.attempts.count(account_id, _day(now)) >= limit:
-        retry = max(1, int((_next_midnight(now) - now).total_seconds()))
-        log.warning("security.link_attempts_exceeded", account_id=account_id, limit=limit)
-        raise TooManyAttempts(retry)
+#: How long a link attempt holds its account's lease if the pod checking it dies.
+ATTEMPT_LEASE_SECONDS = 30
+
+
+@dataclass
+class _Attempt:
+    """A reserved link attempt: ``failed`` keeps its reservation as a failure."""
+
+    failed: bool = False
+
+
+@asynccontextmanager
+async def _reserved_attempt(deps: Deps, account_id: str, now: datetime) -> AsyncIterator[_Attempt]:
+    """Reserve, then decide: one attempt per account at a time (a lease), counted as a
+    failure before the student details, the code or the legacy password are checked, so
+    no burst checks more than the daily limit. The count is given back unless the body
+    marks the attempt failed."""
+    lease_id = uuid.uuid4().hex
+    lease_until = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
+    if not await deps.attempts.acquire_lease(account_id, lease_id, now, lease_until):
+        raise AttemptInProgress()
+    try:
+        limit = deps.policy.links.max_failed_matches_per_day
+        key = uuid.uuid4().hex
+        expire_at = _next_midnight(now) + timedelta(days=1)
+        if not await deps.attempts.reserve(account_id, _day(now), key, expire_at, limit):
+            retry = max(1, int((_next_midnight(now) - now).total_seconds()))
+            log.warning("security.link_attempts_exceeded", account_id=account_id, limit=limit)
+            raise TooManyAttempts(retry)
+        attempt = _Attempt()
+        try:
+            yield attempt
+        except (StudentNotMatched, ActivationCodeInvalid):
+            attempt.failed = True
+            raise
+        finally:
+            if not attempt.failed:
+                await deps.attempts.release(account_id, _day(now), key)
+    finally:
+        await deps.attempts.release_lease(account_id, lease_id)
 
 
 async def _record_failure(
@@ -437,8 +473,19 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
     if projection is None or projection.deleted:
         raise AccountUnavailable()
     account_id = guardian.account_id
-    await _check_attempts(deps, account_id, now)
+    async with _reserved_attempt(deps, account_id, now) as attempt:
+        return await _request_link(deps, cmd, account_id, projection, attempt, now)
 
+
+async def _request_link(
+    deps: Deps,
+    cmd: RequestLink,
+    account_id: str,
+    projection: Any,
+    attempt: _Attempt,
+    now: datetime,
+) -> Link:
+    method = cmd.method
     entry = await deps.roster.get(cmd.school_id, cmd.student_id)
     matched = details_match(
         last_name_key=entry.last_name_key if entry else "\x00",
@@ -448,7 +495,6 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
         required_fields=deps.policy.links.required_student_fields,
     )
     if entry is None or not entry.active or not matched:
-        await _record_failure(deps, account_id, now)
         log.info("link.match_failed", account_id=account_id, method=str(method))
         raise StudentNotMatched()
 
@@ -458,7 +504,7 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
     if existing is not None and existing.status == LinkStatus.APPROVED:
         return existing
 
-    authorised_by = await _authorisation(deps, cmd, entry, account_id, now)
+    authorised_by = await _authorisation(deps, cmd, entry, account_id, attempt, now)
     if existing is not None:  # pending: credentials may approve it now
         if authorised_by is None:
             return existing
@@ -519,7 +565,12 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
 
 
 async def _authorisation(
-    deps: Deps, cmd: RequestLink, entry: RosterEntry, account_id: str, now: datetime
+    deps: Deps,
+    cmd: RequestLink,
+    entry: RosterEntry,
+    account_id: str,
+    attempt: _Attempt,
+    now: datetime,
 ) -> str | None:
     """Who authorises an immediate approval (the code's issuer, or the legacy portal);
     None for an in-person request or wrong legacy credentials."""
@@ -535,7 +586,6 @@ async def _authorisation(
                 at=now,
             )
         if code is None:
-            await _record_failure(deps, account_id, now)
             log.info("link.activation_code_rejected", account_id=account_id)
             raise ActivationCodeInvalid()
         log.info("activation_code.used", code_id=code.code_id, account_id=account_id)
@@ -547,7 +597,7 @@ async def _authorisation(
         )
         if ok:
             return SYSTEM_LEGACY_CREDENTIALS
-        await _record_failure(deps, account_id, now)
+        attempt.failed = True  # the request goes on as an in-person one
         log.info("link.legacy_credentials_rejected", account_id=account_id)
     return None
 

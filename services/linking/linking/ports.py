@@ -187,3 +187,21 @@ class AttemptCounter(Protocol):
 
     async def record(self, account_id: str, day: str, key: str, expire_at: datetime) -> int:
         """Record one failed attempt (idempotent per ``key``); the new count."""
+
+    async def reserve(
+        self, account_id: str, day: str, key: str, expire_at: datetime, limit: int
+    ) -> bool:
+        """Record an attempt under ``key`` as failed before checking it, atomically, only
+        if the day's count stays within ``limit``; False (nothing held) otherwise."""
+
+    async def release(self, account_id: str, day: str, key: str) -> None:
+        """Take back the reservation ``key`` (the attempt did not fail)."""
+
+    async def acquire_lease(
+        self, account_id: str, lease_id: str, now: datetime, until: datetime
+    ) -> bool:
+        """Hold the account's single attempt lease until ``until`` (False while another
+        unexpired lease holds it)."""
+
+    async def release_lease(self, account_id: str, lease_id: str) -> None:
+        """Give the lease ``lease_id`` back."""

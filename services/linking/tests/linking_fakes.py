@@ -351,6 +351,7 @@ class FakeLegacy:
 class FakeAttempts:
     def __init__(self) -> None:
         self.keys: dict[tuple[str, str], set[str]] = {}
+        self.leases: dict[str, tuple[str, datetime]] = {}
 
     async def count(self, account_id: str, day: str) -> int:
         return len(self.keys.get((account_id, day), set()))
@@ -359,6 +360,30 @@ class FakeAttempts:
         bucket = self.keys.setdefault((account_id, day), set())
         bucket.add(key)
         return len(bucket)
+
+    async def reserve(
+        self, account_id: str, day: str, key: str, expire_at: datetime, limit: int
+    ) -> bool:
+        if await self.record(account_id, day, key, expire_at) <= limit:
+            return True
+        await self.release(account_id, day, key)
+        return False
+
+    async def release(self, account_id: str, day: str, key: str) -> None:
+        self.keys.get((account_id, day), set()).discard(key)
+
+    async def acquire_lease(
+        self, account_id: str, lease_id: str, now: datetime, until: datetime
+    ) -> bool:
+        held = self.leases.get(account_id)
+        if held is not None and held[1] > now:
+            return False
+        self.leases[account_id] = (lease_id, until)
+        return True
+
+    async def release_lease(self, account_id: str, lease_id: str) -> None:
+        if self.leases.get(account_id, ("",))[0] == lease_id:
+            del self.leases[account_id]
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ from linking.domain.errors import (
     AccountUnavailable,
     ActivationCodeInvalid,
     ActivationCodeUsed,
+    AttemptInProgress,
     Forbidden,
     LinkNotFound,
     LinkNotPending,
@@ -555,3 +557,71 @@ async def test_bad_roster_changes_nothing(world: World) -> None:
         )
     assert info.value.extra["rejections"]
     assert world.roster.docs == before and world.roster.writes == world.roster.inserts == 0
+
+
+# --- reserve, then decide (issue 15, item 1) ------------------------------------------
+
+
+async def test_a_parallel_burst_of_legacy_passwords_checks_no_more_than_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = make_world(max_failed_matches_per_day=3)
+    w.roster.add("0123", "90966666", "Stu", "Peña", "2015-04-02")
+    await _legacy(w)
+    checked: list[str] = []
+    real = legacy.verify_password
+
+    def counting(password: str, encoded: str) -> bool:
+        checked.append(password)
+        return real(password, encoded)
+
+    monkeypatch.setattr(handlers.legacy_rules, "verify_password", counting)
+
+    async def attempt(i: int) -> object:
+        try:
+            return await handlers.request_link(
+                w.deps,
+                guardian(),
+                RequestLink(
+                    "0123",
+                    "90966666",
+                    "Pena",
+                    legacy_username="jdenny",
+                    legacy_password=f"guess{i}",
+                ),
+            )
+        except TooManyAttempts as refused:  # AttemptInProgress is one too
+            return refused
+
+    for _ in range(5):  # bursts, one after another, each of 40 parallel guesses
+        await asyncio.gather(*(attempt(i) for i in range(40)))
+    assert 1 <= len(checked) <= 3
+    assert sum(len(k) for k in w.attempts.keys.values()) <= 3
+    assert not w.attempts.leases  # every lease was given back
+    assert not w.links.of_type("LinkApproved")
+
+
+async def test_an_attempt_that_succeeds_gives_its_reservation_back(world: World) -> None:
+    w = make_world(max_failed_matches_per_day=1)
+    w.roster.docs.update(world.roster.docs)
+    for _ in range(3):
+        await handlers.request_link(w.deps, guardian(), RequestLink("0123", "90966666", "Pena"))
+    assert sum(len(k) for k in w.attempts.keys.values()) == 0
+    with pytest.raises(StudentNotMatched):
+        await handlers.request_link(w.deps, guardian(), RequestLink("0123", "90966666", "x"))
+    with pytest.raises(TooManyAttempts):
+        await handlers.request_link(w.deps, guardian(), RequestLink("0123", "90966666", "Pena"))
+
+
+async def test_one_link_attempt_in_flight_per_account(world: World) -> None:
+    lease = await world.attempts.acquire_lease(
+        "acct-1", "other", world.clock.now, world.clock.now + timedelta(seconds=30)
+    )
+    assert lease
+    with pytest.raises(AttemptInProgress):
+        await handlers.request_link(world.deps, guardian(), RequestLink("0123", "90966666", "Pena"))
+    await handlers.request_link(
+        world.deps, guardian("acct-2"), RequestLink("0123", "90966666", "Pena")
+    )
+    world.clock.now += timedelta(seconds=31)  # a dead holder's lease runs out
+    await handlers.request_link(world.deps, guardian(), RequestLink("0123", "90966666", "Pena"))
