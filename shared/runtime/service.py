@@ -26,6 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.contracts.asyncapi_documents import service_document, sis_document
 from shared.contracts.topics import PRODUCERS
+from shared.runtime.body_limit import BodyLimitMiddleware
 from shared.runtime.consumer import Consumers, Handler
 from shared.runtime.http_metrics import HttpMetricsMiddleware
 from shared.runtime.kafka import KafkaPublisher, faststream_security
@@ -95,6 +96,7 @@ class ServiceRuntime:
         self._background: list[Step] = []
         self._shutdown: list[Step] = []
         self._routers: list[APIRouter] = []
+        self._larger_bodies: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- registration -------------------------------------------------------------
@@ -122,6 +124,11 @@ class ServiceRuntime:
     def include_router(self, router: APIRouter) -> None:
         """Serve ``router``'s routes."""
         self._routers.append(router)
+
+    def allow_larger_body(self, path: str, max_bytes: int) -> None:
+        """Accept bodies up to ``max_bytes`` on ``path`` (every other route keeps
+        ``HTTP_MAX_BODY_BYTES``); the route must authenticate before it reads the body."""
+        self._larger_bodies[path] = max_bytes
 
     def wake_relay(self) -> None:
         """Relay outbox entries now (handlers call it after committing events)."""
@@ -258,6 +265,12 @@ class ServiceRuntime:
         )
         install_problem_handlers(app)
         app.add_middleware(HttpMetricsMiddleware)
+        # Added last, so it runs first: an over-size body is refused before anything reads it.
+        app.add_middleware(
+            BodyLimitMiddleware,
+            max_bytes=self.settings.http_max_body_bytes,
+            larger=self._larger_bodies,
+        )
         for router in self._routers:
             app.include_router(router)
         app.include_router(self._ops_router())

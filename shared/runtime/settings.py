@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.runtime.policy import DistrictPolicy, load_policy
@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = 0
+    #: Largest request body accepted on any route (a few routes, such as the roster
+    #: upload, have their own larger limit); bigger ones get 413 before they are read.
+    http_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = ""

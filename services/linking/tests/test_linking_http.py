@@ -578,3 +578,21 @@ async def test_the_help_desk_finds_a_guardian_of_the_schools_students_only(
         ),
         403,
     )
+
+
+async def test_roster_upload_is_authenticated_before_its_body_is_read(
+    client: httpx.AsyncClient, keys: Any
+) -> None:
+    pulled = 0
+
+    async def body() -> Any:
+        nonlocal pulled
+        for _ in range(100):
+            pulled += 1
+            yield b"x" * 1000
+
+    headers = {"content-type": "multipart/form-data; boundary=b0undary"}
+    _is_problem(await client.post("/v1/roster/imports", headers=headers, content=body()), 401)
+    staff = {"Authorization": f"Bearer {staff_token(keys, ['0777'])}", **headers}
+    _is_problem(await client.post("/v1/roster/imports", headers=staff, content=body()), 403)
+    assert pulled == 0

@@ -17,13 +17,12 @@ from fastapi import (
     Body,
     Depends,
     FastAPI,
-    File,
     Path,
     Query,
     Request,
     Security,
-    UploadFile,
 )
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import (
@@ -35,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from linking import handlers, helpdesk
 from linking.adapters.tokens import (
@@ -52,6 +52,27 @@ from linking.handlers import Deps
 from linking.ports import ActivationCode
 from linking.settings import Settings
 from shared.runtime.problems import ProblemError, message, negotiate_locale, problem
+
+#: The roster upload's body as OpenAPI documents it (the route reads it itself, after
+#: authentication, so FastAPI does not describe it).
+ROSTER_UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "OneRoster 1.1 CSV bundle (zip)",
+                    }
+                },
+            }
+        }
+    },
+}
 
 
 def _plain_text(value: str) -> str:
@@ -665,14 +686,23 @@ def build_router(
         response_model=RosterImportOut,
         tags=["district admin"],
         summary="Import a OneRoster 1.1 CSV bundle (zip, multipart field `file`)",
+        openapi_extra={"requestBody": ROSTER_UPLOAD_BODY},
     )
-    async def roster_import(
-        file: Annotated[UploadFile, File(description="OneRoster 1.1 CSV bundle (zip)")],
-        staff: StaffDep,
-    ) -> dict[str, Any]:
+    async def roster_import(request: Request, staff: StaffDep) -> dict[str, Any]:
+        # The body is not a parameter, so the bearer token (and the role) are checked
+        # before a byte of it is read; the body-limit middleware caps what is read then.
         handlers.require_district_admin(staff, "roster_import")
         limit = settings.roster_max_upload_bytes
-        data = await file.read(limit + 1)
+        form = await request.form(max_files=1, max_fields=4)
+        try:
+            file = form.get("file")
+            if not isinstance(file, StarletteUploadFile):
+                raise RequestValidationError(
+                    [{"type": "missing", "loc": ("body", "file"), "msg": "Field required"}]
+                )
+            data = await file.read(limit + 1)
+        finally:
+            await form.close()
         if len(data) > limit:
             raise ProblemError(
                 413,
