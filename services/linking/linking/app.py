@@ -32,6 +32,7 @@ def build_deps(store: MongoStore, settings: Settings, wake: object = None) -> De
         codes=store.codes,
         legacy=store.legacy,
         attempts=store.attempts,
+        restrictions=store.restrictions,
         policy=settings.load_policy(),
         roster_batch_size=settings.roster_batch_size,
     )

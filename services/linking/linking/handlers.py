@@ -66,8 +66,10 @@ from linking.ports import (
     GuardianRepository,
     LegacyCredentialRepository,
     LinkRepository,
+    RestrictionRepository,
     RosterEntry,
     RosterRepository,
+    StudentRestriction,
 )
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
@@ -112,6 +114,7 @@ class Deps:
     codes: ActivationCodeRepository
     legacy: LegacyCredentialRepository
     attempts: AttemptCounter
+    restrictions: RestrictionRepository
     policy: DistrictPolicy
     clock: Callable[[], datetime] = utcnow
     wake: Callable[[], None] = lambda: None
@@ -573,7 +576,14 @@ async def _authorisation(
     now: datetime,
 ) -> str | None:
     """Who authorises an immediate approval (the code's issuer, or the legacy portal);
-    None for an in-person request or wrong legacy credentials."""
+    None for an in-person request or wrong legacy credentials, and for a student under
+    restriction after a revocation (staff review every request; no code is consumed and
+    no password is checked)."""
+    if cmd.method != LinkMethod.IN_PERSON and await deps.restrictions.get(
+        id_key(entry.school_id), id_key(entry.student_id)
+    ):
+        log.info("link.restricted_student", account_id=account_id, method=str(cmd.method))
+        return None
     if cmd.method == LinkMethod.ACTIVATION_CODE:
         assert cmd.activation_code is not None
         code: ActivationCode | None = None
@@ -595,8 +605,17 @@ async def _authorisation(
         ok = await _legacy_credentials_ok(
             deps, cmd.legacy_username, cmd.legacy_password or "", entry
         )
-        if ok:
+        if ok and await deps.legacy.claim_use(
+            legacy_rules.username_key(cmd.legacy_username),
+            entry.school_id,
+            entry.student_id,
+            account_id,
+            now,
+        ):
             return SYSTEM_LEGACY_CREDENTIALS
+        if ok:  # right, but another account already used them for this student
+            log.warning("link.legacy_credentials_reused", account_id=account_id)
+            return None
         attempt.failed = True  # the request goes on as an in-person one
         log.info("link.legacy_credentials_rejected", account_id=account_id)
     return None
@@ -671,6 +690,7 @@ class QueueItem:
     link: Link
     guardian: Guardian | None
     days_left: int | None
+    restriction: StudentRestriction | None = None
 
 
 @dataclass
@@ -711,10 +731,18 @@ async def school_queue(
     more = len(links) > limit
     links = links[:limit]
     guardians = await deps.guardians.get_many({link.account_id for link in links})
+    restrictions = await deps.restrictions.get_many(
+        {(id_key(link.school_id), id_key(link.student_id)) for link in links}
+    )
     now = deps.clock()
     page = QueuePage(
         items=[
-            QueueItem(link, guardians.get(link.account_id), link.days_left(now, deps.policy.tz))
+            QueueItem(
+                link,
+                guardians.get(link.account_id),
+                link.days_left(now, deps.policy.tz),
+                restrictions.get((id_key(link.school_id), id_key(link.student_id))),
+            )
             for link in links
         ]
     )
@@ -793,7 +821,37 @@ async def revoke_link(
 
     link = await _apply(deps, link, revoke)
     log.info("link.revoked", link_id=link_id, staff_id=staff.staff_id, school_id=link.school_id)
+    await restrict_student(deps, link, by=staff.staff_id, at=now)
     return StaffDecision(link, guardian)
+
+
+async def restrict_student(deps: Deps, link: Link, *, by: str, at: datetime) -> None:
+    """After a revocation, no instant approval for the student: codes and legacy
+    credentials go to staff review until the school lifts the restriction, and the
+    student's unused codes are revoked (a revoked custody cannot come back through a
+    second account)."""
+    await deps.restrictions.restrict(
+        id_key(link.school_id), id_key(link.student_id), by=by, at=at, link_id=link.link_id
+    )
+    revoked = await deps.codes.revoke_unused_for_student(
+        link.school_id, link.student_id, by=by, at=at
+    )
+    log.warning(
+        "security.student_restricted",
+        link_id=link.link_id,
+        school_id=link.school_id,
+        codes_revoked=revoked,
+    )
+
+
+async def lift_restriction(
+    deps: Deps, staff: StaffIdentity, school_id: str, student_id: str
+) -> bool:
+    """Staff of the school end a student's restriction; False if there was none."""
+    _authorise(staff, school_id, "lift_restriction", student_id=student_id)
+    lifted = await deps.restrictions.lift(id_key(school_id), id_key(student_id))
+    log.info("restriction.lifted", school_id=school_id, staff_id=staff.staff_id, lifted=lifted)
+    return lifted
 
 
 async def issue_activation_code(

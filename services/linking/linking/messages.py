@@ -148,6 +148,7 @@ STAFF_MESSAGES: dict[str, dict[str, str]] = {
         "ni lo ha solicitado.",
     },
     "student-not-found": {"en": "No active student with this id at this school."},
+    "restriction-not-found": {"en": "This student is not under restriction."},
     "activation-code-not-found": {"en": "No such activation code for this student."},
     "activation-code-used": {
         "en": "This activation code was already used; revoke the link instead."

@@ -173,12 +173,51 @@ class ActivationCodeRepository(Protocol):
 
     async def for_student(self, school_id: str, student_id: str) -> list[ActivationCode]: ...
 
+    async def revoke_unused_for_student(
+        self, school_id: str, student_id: str, *, by: str, at: datetime
+    ) -> int:
+        """Revoke every unused, unrevoked code of the student; how many were revoked."""
+
 
 class LegacyCredentialRepository(Protocol):
     async def get(self, username_key: str) -> LegacyCredential | None: ...
 
     async def upsert_many(self, rows: Sequence[Mapping[str, Any]], at: datetime) -> None:
         """``rows``: username_key, username, password_hash, students [(school, student)]."""
+
+    async def claim_use(
+        self, username_key: str, school_id: str, student_id: str, account_id: str, at: datetime
+    ) -> bool:
+        """Record that ``account_id`` used the credentials for the student: True the
+        first time (and again for the same account), False once another account used
+        them for that student (they are single-use per student)."""
+
+
+@dataclass(frozen=True)
+class StudentRestriction:
+    """A student whose instant-approval methods go to staff review (after a revocation)."""
+
+    school_id: str
+    student_id: str
+    since: datetime
+    by: str
+    link_id: str | None = None
+
+
+class RestrictionRepository(Protocol):
+    async def restrict(
+        self, school_id: str, student_id: str, *, by: str, at: datetime, link_id: str | None
+    ) -> None:
+        """Put the student (keys as stored on links) under restriction (idempotent)."""
+
+    async def get(self, school_id: str, student_id: str) -> StudentRestriction | None: ...
+
+    async def get_many(
+        self, students: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], StudentRestriction]: ...
+
+    async def lift(self, school_id: str, student_id: str) -> bool:
+        """End the restriction; False if there was none."""
 
 
 class AttemptCounter(Protocol):

@@ -13,7 +13,7 @@ from linking.domain.matching import id_key, name_key, student_doc_id
 from linking.domain.model import Link, LinkStatus
 from linking.domain.roster import RosterStudent, StoredStudent
 from linking.handlers import Deps
-from linking.ports import ActivationCode, LegacyCredential, RosterEntry
+from linking.ports import ActivationCode, LegacyCredential, RosterEntry, StudentRestriction
 
 from shared.contracts.events import (
     AccountCreated,
@@ -310,6 +310,19 @@ class FakeCodes:
                 return stored.code
         return None
 
+    async def revoke_unused_for_student(
+        self, school_id: str, student_id: str, *, by: str, at: datetime
+    ) -> int:
+        revoked = 0
+        for stored in self.codes.values():
+            c = stored.code
+            if (c.school_id, c.student_id) == (school_id, student_id) and (
+                c.revoked_at is None and c.used_at is None
+            ):
+                stored.code = replace(c, revoked_at=at)
+                revoked += 1
+        return revoked
+
     async def revoke(
         self, code_id: str, *, school_id: str, student_id: str, by: str, at: datetime
     ) -> ActivationCode | None:
@@ -334,9 +347,16 @@ class FakeCodes:
 class FakeLegacy:
     def __init__(self) -> None:
         self.docs: dict[str, LegacyCredential] = {}
+        self.uses: dict[tuple[str, str, str], str] = {}
 
     async def get(self, username_key: str) -> LegacyCredential | None:
         return self.docs.get(username_key)
+
+    async def claim_use(
+        self, username_key: str, school_id: str, student_id: str, account_id: str, at: datetime
+    ) -> bool:
+        used_by = self.uses.setdefault((username_key, school_id, student_id), account_id)
+        return used_by == account_id
 
     async def upsert_many(self, rows: Sequence[Mapping[str, Any]], at: datetime) -> None:
         for row in rows:
@@ -346,6 +366,29 @@ class FakeLegacy:
             self.docs[row["username_key"]] = LegacyCredential(
                 row["username"], row["password_hash"], frozenset(students)
             )
+
+
+class FakeRestrictions:
+    def __init__(self) -> None:
+        self.docs: dict[tuple[str, str], StudentRestriction] = {}
+
+    async def restrict(
+        self, school_id: str, student_id: str, *, by: str, at: datetime, link_id: str | None
+    ) -> None:
+        self.docs.setdefault(
+            (school_id, student_id), StudentRestriction(school_id, student_id, at, by, link_id)
+        )
+
+    async def get(self, school_id: str, student_id: str) -> StudentRestriction | None:
+        return self.docs.get((school_id, student_id))
+
+    async def get_many(
+        self, students: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], StudentRestriction]:
+        return {s: self.docs[s] for s in students if s in self.docs}
+
+    async def lift(self, school_id: str, student_id: str) -> bool:
+        return self.docs.pop((school_id, student_id), None) is not None
 
 
 class FakeAttempts:
@@ -404,6 +447,7 @@ class World:
     codes: FakeCodes
     legacy: FakeLegacy
     attempts: FakeAttempts
+    restrictions: FakeRestrictions
     clock: Clock
     deps: Deps
     wakes: list[int]
@@ -413,6 +457,7 @@ def make_world(policy: DistrictPolicy | None = None, **link_policy: Any) -> Worl
     guardians = FakeGuardians()
     links, roster = FakeLinks(guardians), FakeRoster()
     codes, legacy, attempts = FakeCodes(), FakeLegacy(), FakeAttempts()
+    restrictions = FakeRestrictions()
     clock = Clock()
     wakes: list[int] = []
     if policy is None:
@@ -426,12 +471,15 @@ def make_world(policy: DistrictPolicy | None = None, **link_policy: Any) -> Worl
         codes=codes,
         legacy=legacy,
         attempts=attempts,
+        restrictions=restrictions,
         policy=policy,
         clock=clock,
         wake=lambda: wakes.append(1),
         roster_batch_size=3,
     )
-    return World(links, roster, guardians, codes, legacy, attempts, clock, deps, wakes)
+    return World(
+        links, roster, guardians, codes, legacy, attempts, restrictions, clock, deps, wakes
+    )
 
 
 __all__ = ["World", "make_world", "name_key"]

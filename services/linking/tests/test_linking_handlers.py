@@ -625,3 +625,76 @@ async def test_one_link_attempt_in_flight_per_account(world: World) -> None:
     )
     world.clock.now += timedelta(seconds=31)  # a dead holder's lease runs out
     await handlers.request_link(world.deps, guardian(), RequestLink("0123", "90966666", "Pena"))
+
+
+# --- a revoked custody stays revoked (issue 15, item 2) -------------------------------
+
+
+async def test_revocation_restricts_the_student_for_every_other_account(world: World) -> None:
+    await _legacy(world)
+    old_code, _ = await handlers.issue_activation_code(world.deps, STAFF, "0123", "90966666")
+    link_id = await _pending(world)
+    await handlers.approve_link(world.deps, STAFF, link_id, id_document_type="state_id")
+    await handlers.revoke_link(world.deps, STAFF, link_id, reason="custody order")
+    assert world.restrictions.docs  # the student is restricted
+    assert all(c.code.revoked_at is not None for c in world.codes.codes.values())
+    approvals = len(world.links.of_type("LinkApproved"))
+
+    world.guardians.verified("acct-2")
+    by_legacy = await handlers.request_link(
+        world.deps,
+        guardian("acct-2"),
+        RequestLink(
+            "0123", "90966666", "Pena", legacy_username="jdenny", legacy_password="OnCourse!1"
+        ),
+    )
+    assert by_legacy.status == LinkStatus.PENDING
+    world.guardians.verified("acct-3")
+    by_old_code = await handlers.request_link(
+        world.deps,
+        guardian("acct-3"),
+        RequestLink("0123", "90966666", "Pena", activation_code=old_code),
+    )
+    assert by_old_code.status == LinkStatus.PENDING
+    new_code, _ = await handlers.issue_activation_code(world.deps, STAFF, "0123", "90966666")
+    world.guardians.verified("acct-4")
+    by_new_code = await handlers.request_link(
+        world.deps,
+        guardian("acct-4"),
+        RequestLink("0123", "90966666", "Pena", activation_code=new_code),
+    )
+    assert by_new_code.status == LinkStatus.PENDING
+    assert len(world.links.of_type("LinkApproved")) == approvals  # no new approval
+
+    page = await handlers.school_queue(world.deps, STAFF, "0123")
+    assert page.items and all(item.restriction is not None for item in page.items)
+
+    # the school lifts the restriction: the unused new code approves again
+    assert await handlers.lift_restriction(world.deps, STAFF, "0123", "90966666")
+    with pytest.raises(Forbidden):
+        await handlers.lift_restriction(world.deps, OTHER_STAFF, "0123", "90966666")
+    assert not await handlers.lift_restriction(world.deps, STAFF, "0123", "90966666")
+    lifted = await handlers.request_link(
+        world.deps,
+        guardian("acct-4"),
+        RequestLink("0123", "90966666", "Pena", activation_code=new_code),
+    )
+    assert lifted.status == LinkStatus.APPROVED
+
+
+async def test_legacy_credentials_are_single_use_per_student(world: World) -> None:
+    await _legacy(world)
+    right = {"legacy_username": "jdenny", "legacy_password": "OnCourse!1"}
+    for account in ("acct-1", "acct-2"):
+        world.guardians.verified(account)
+    first = await handlers.request_link(
+        world.deps, guardian("acct-1"), RequestLink("0123", "90966666", "Pena", **right)
+    )
+    second = await handlers.request_link(
+        world.deps, guardian("acct-2"), RequestLink("0123", "90966666", "Pena", **right)
+    )
+    assert first.status == LinkStatus.APPROVED
+    assert second.status == LinkStatus.PENDING
+    assert world.legacy.uses == {("jdenny", "0123", "90966666"): "acct-1"}
+    # not a guessed password: the second account's attempt is not counted as a failure
+    assert sum(len(k) for k in world.attempts.keys.values()) == 0

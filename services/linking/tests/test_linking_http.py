@@ -310,6 +310,15 @@ async def test_staff_routes(client: httpx.AsyncClient, keys: Any, world: World) 
         f"/v1/links/{link['link_id']}/revoke", headers=s, json={"reason": "custody"}
     )
     assert r.json()["status"] == "revoked"
+    revoked = (await client.get("/v1/schools/0123/link-requests?status=revoked", headers=s)).json()
+    assert revoked["items"][0]["student_restricted"] is True
+    assert revoked["items"][0]["restricted_since"]
+    lift = "/v1/schools/0123/students/90966666/restriction"
+    _is_problem(await client.delete(lift, headers=other), 403)
+    assert (await client.delete(lift, headers=s)).status_code == 204
+    _is_problem(await client.delete(lift, headers=s), 404)
+    revoked = (await client.get("/v1/schools/0123/link-requests?status=revoked", headers=s)).json()
+    assert revoked["items"][0]["student_restricted"] is False
 
 
 async def test_forged_staff_token_is_401(client: httpx.AsyncClient, keys: Any) -> None:

@@ -103,6 +103,13 @@ class GuardianNotFound(LinkingError):
     status = 404
 
 
+class RestrictionNotFound(LinkingError):
+    """Staff lifted a restriction that does not exist."""
+
+    code = "restriction-not-found"
+    status = 404
+
+
 class StudentNotFound(LinkingError):
     """Staff asked about a student that is not on the school's active roster."""
 

@@ -23,7 +23,7 @@ from fastapi import (
     Security,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import (
     AfterValidator,
@@ -44,12 +44,12 @@ from linking.adapters.tokens import (
     StaffTokenRefused,
     StaffTokenVerifier,
 )
-from linking.domain.errors import LinkingError, TooManyAttempts
+from linking.domain.errors import LinkingError, RestrictionNotFound, TooManyAttempts
 from linking.domain.guardians import Guardian, GuardianIdentity
 from linking.domain.model import Link, LinkStatus
 from linking.domain.staff import StaffIdentity
 from linking.handlers import Deps
-from linking.ports import ActivationCode
+from linking.ports import ActivationCode, StudentRestriction
 from linking.settings import Settings
 from shared.runtime.problems import ProblemError, message, negotiate_locale, problem
 
@@ -215,6 +215,10 @@ class StaffLinkOut(BaseModel):
     approved_by: str | None = None
     id_document_type: str | None = None
     held_until_verified: bool = False
+    #: The student is under restriction after a revoked custody: codes and legacy
+    #: credentials no longer approve at once; every request waits for staff.
+    student_restricted: bool = False
+    restricted_since: datetime | None = None
     guardian: GuardianOut | None = None
     student: StudentOut
     audit: list[dict[str, Any]] = Field(default_factory=list)
@@ -300,7 +304,13 @@ def guardian_view(link: Link, now: datetime, tz: ZoneInfo) -> LinkOut:
     )
 
 
-def staff_view(link: Link, guardian: Guardian | None, now: datetime, tz: ZoneInfo) -> StaffLinkOut:
+def staff_view(
+    link: Link,
+    guardian: Guardian | None,
+    now: datetime,
+    tz: ZoneInfo,
+    restriction: StudentRestriction | None = None,
+) -> StaffLinkOut:
     audit = [
         {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in entry.items()}
         for entry in link.audit
@@ -322,6 +332,8 @@ def staff_view(link: Link, guardian: Guardian | None, now: datetime, tz: ZoneInf
         approved_by=link.approved_by,
         id_document_type=link.id_document_type,
         held_until_verified=link.held,
+        student_restricted=restriction is not None,
+        restricted_since=restriction.since if restriction else None,
         guardian=GuardianOut(
             account_id=guardian.account_id,
             name=guardian.name or None,
@@ -553,7 +565,10 @@ def build_router(
         )
         now = deps.clock()
         return QueueOut(
-            items=[staff_view(i.link, i.guardian, now, deps.policy.tz) for i in page.items],
+            items=[
+                staff_view(i.link, i.guardian, now, deps.policy.tz, i.restriction)
+                for i in page.items
+            ],
             next_cursor=page.next_cursor,
         )
 
@@ -680,6 +695,24 @@ def build_router(
     ) -> ActivationCodeOut:
         code = await handlers.revoke_activation_code(deps, staff, school_id, student_id, code_id)
         return code_view(code, deps.clock())
+
+    @router.delete(
+        "/v1/schools/{school_id}/students/{student_id}/restriction",
+        status_code=204,
+        tags=["staff"],
+        summary="Lift a student's restriction after a revoked custody",
+        description="After a revocation, activation codes and legacy credentials for the "
+        "student go to staff review instead of approving at once; school staff lift that "
+        "here once the custody question is settled. 404 when there is no restriction.",
+    )
+    async def lift_restriction(
+        school_id: Annotated[str, Path(max_length=64)],
+        student_id: Annotated[str, Path(max_length=64)],
+        staff: StaffDep,
+    ) -> Response:
+        if not await handlers.lift_restriction(deps, staff, school_id, student_id):
+            raise RestrictionNotFound()
+        return Response(status_code=204)
 
     @router.post(
         "/v1/roster/imports",
