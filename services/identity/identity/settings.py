@@ -24,7 +24,8 @@ class Settings(StaffAuthSettings):
     #: The kid that signs new tokens (the others still verify during a rotation).
     identity_jwt_active_kid: str | None = None
 
-    captcha_provider: Literal["none", "turnstile", "hcaptcha", "recaptcha"] = "none"
+    #: ``altcha``: self-hosted proof of work; CAPTCHA_SECRET is then its HMAC key.
+    captcha_provider: Literal["none", "turnstile", "hcaptcha", "recaptcha", "altcha"] = "none"
     captcha_secret: SecretStr | None = None
     #: Override of the provider's siteverify URL (a proxy, or a test double).
     captcha_verify_url: str | None = None
@@ -43,6 +44,12 @@ class Settings(StaffAuthSettings):
     #: Use the first ``X-Forwarded-For`` address as the client address (behind a proxy
     #: that sets it); otherwise the peer address.
     identity_trust_forwarded_for: bool = False
+
+    def production_problems(self) -> dict[str, str]:
+        problems = super().production_problems()
+        if self.captcha_provider == "none":
+            problems["captcha"] = "CAPTCHA_PROVIDER=none leaves registration without a captcha"
+        return problems
 
     @model_validator(mode="after")
     def _production_floor(self) -> Settings:

@@ -46,6 +46,15 @@ class Settings(ServiceSettings):
     #: Days a finished notification is kept (de-duplication window), then deleted (TTL).
     notifier_retention_days: float = Field(default=30.0, gt=0)
 
+    def production_problems(self) -> dict[str, str]:
+        problems = super().production_problems()
+        if self.smtp_username and not (self.smtp_starttls or self.smtp_use_tls):
+            problems["smtp-plaintext-login"] = (
+                "SMTP_USERNAME is set without SMTP_STARTTLS or SMTP_USE_TLS: the relay "
+                "password would cross the network in clear"
+            )
+        return problems
+
     def check_timezone(self, policy_zone: str) -> None:
         """Refuse a ``NOTIFIER_TIMEZONE`` that disagrees with the policy's ``time_zone``."""
         if self.notifier_timezone and self.notifier_timezone != policy_zone:

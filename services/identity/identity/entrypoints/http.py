@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from identity.domain.commands import (
     ChangePassword,
@@ -200,6 +201,19 @@ def build_router(service: IdentityService, *, trust_forwarded_for: bool = False)
     async def register(cmd: Register, request: Request) -> dict[str, str]:
         request.state.locale = negotiate_locale(cmd.locale) if cmd.locale else None
         return await service.register(cmd, client_address(request, trust_forwarded_for))
+
+    @router.get(
+        "/captcha/challenge", tags=["registration"],
+        summary="A signed ALTCHA proof-of-work challenge (CAPTCHA_PROVIDER=altcha)",
+        description="The registration form's widget solves it and sends the payload as "
+        "`captcha_token`. 404 when another provider (or none) is configured.",
+        responses={404: _problem_example(404, "not-found", "Not Found", code="not_found")},
+    )
+    async def captcha_challenge() -> JSONResponse:
+        issue = getattr(service.captcha, "challenge", None)
+        if issue is None:
+            raise StarletteHTTPException(404)
+        return JSONResponse(issue(), headers={"Cache-Control": "no-store"})
 
     @router.post(
         "/email-verifications", response_model=Verified, tags=["registration"],
