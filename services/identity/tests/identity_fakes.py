@@ -207,6 +207,7 @@ class FakeAccounts:
         if doc is None or doc["status"] != Status.ACTIVE or doc["password_hash"] != old_hash:
             return False
         doc.update(password_hash=new_hash, session_epoch=epoch)
+        doc.pop("reset_tokens", None)
         return self._commit(doc, events)
 
     async def set_answers(self, account_id: str, answers_hash: str, question_ids: list[str],

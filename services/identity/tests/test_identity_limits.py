@@ -7,11 +7,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from identity.domain.commands import ChangePassword, SignIn
+from identity.domain.commands import ChangePassword, ConfirmReset, SignIn
 from identity.domain.validation import ValidationFailed
 from identity.handlers import Refusal
 from identity_fakes import FakeHasher
-from test_identity_handlers import EMAIL, PASSWORD, active, make, registration
+from test_identity_handlers import ANSWERS, EMAIL, PASSWORD, active, make, registration
+
+from shared.runtime.policy import SecurityQuestionPolicy, load_policy
 
 
 class SlowHasher(FakeHasher):
@@ -111,3 +113,49 @@ async def test_a_crashed_check_gives_its_count_back_and_a_wrong_current_password
             acc, ChangePassword(current_password="Wr0ng!pw", new_password="N3w!passphrase")
         )
     assert repo.docs[account_id]["failed_signins"] == 1
+
+
+# --- small leaks (issue 15, item 8) ---------------------------------------------------
+
+
+async def test_a_password_change_ends_outstanding_reset_links() -> None:
+    service, repo, *_ = make()
+    account_id = await active(service, repo)
+    await service.request_reset(EMAIL)
+    token = repo.published("PasswordResetRequested")[-1].token
+    acc = await repo.by_id(account_id)
+    await service.change_password(
+        acc, ChangePassword(current_password=PASSWORD, new_password="N3w!passphrase")
+    )
+    with pytest.raises(Refusal) as refused:
+        await service.confirm_reset(
+            ConfirmReset(token=token, new_password="An0ther!phrase", security_answers=ANSWERS)
+        )
+    assert refused.value.status == 400
+
+
+async def test_reset_confirmation_answers_respect_the_lockout() -> None:
+    policy = load_policy().model_copy(
+        update={
+            "security_questions": SecurityQuestionPolicy(
+                count=3, min_answer_length=4, required_for_reset=True
+            )
+        }
+    )
+    service, repo, *_ = make(policy)
+    account_id = await active(service, repo)
+    await service.request_reset(EMAIL)
+    token = repo.published("PasswordResetRequested")[-1].token
+    wrong = [{**a, "answer": "wrong answer"} for a in ANSWERS]
+    limit = service.policy.sign_in.max_failures_per_account
+    for _ in range(limit):
+        with pytest.raises(ValidationFailed):
+            await service.confirm_reset(
+                ConfirmReset(token=token, new_password="An0ther!phrase", security_answers=wrong)
+            )
+    with pytest.raises(Refusal) as refused:  # locked: the right answers are not even checked
+        await service.confirm_reset(
+            ConfirmReset(token=token, new_password="An0ther!phrase", security_answers=ANSWERS)
+        )
+    assert refused.value.status == 429
+    assert repo.docs[account_id]["failed_signins"] == limit

@@ -499,6 +499,10 @@ async def _request_link(
     )
     if entry is None or not entry.active or not matched:
         log.info("link.match_failed", account_id=account_id, method=str(method))
+        if method == LinkMethod.ACTIVATION_CODE:
+            # The same answer as a wrong code: a junk code must not tell whether the
+            # student details match.
+            raise ActivationCodeInvalid()
         raise StudentNotMatched()
 
     existing = await deps.links.find_live(account_id, entry.school_id, entry.student_id)
@@ -626,7 +630,13 @@ async def _legacy_credentials_ok(
 ) -> bool:
     credential = await deps.legacy.get(legacy_rules.username_key(username))
     if credential is None:
-        await asyncio.to_thread(legacy_rules.verify_against_dummy, password)
+        # As costly as a real check: against a hash imported with the real ones (the
+        # same scheme and rounds), so timing does not tell which usernames exist.
+        reference = await deps.legacy.reference_hash()
+        if reference is None:
+            await asyncio.to_thread(legacy_rules.verify_against_dummy, password)
+        else:
+            await asyncio.to_thread(legacy_rules.verify_password, password, reference)
         return False
     ok = await asyncio.to_thread(legacy_rules.verify_password, password, credential.password_hash)
     return ok and (id_key(entry.school_id), id_key(entry.student_id)) in credential.students

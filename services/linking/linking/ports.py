@@ -185,6 +185,10 @@ class LegacyCredentialRepository(Protocol):
     async def upsert_many(self, rows: Sequence[Mapping[str, Any]], at: datetime) -> None:
         """``rows``: username_key, username, password_hash, students [(school, student)]."""
 
+    async def reference_hash(self) -> str | None:
+        """One stored password hash (any), to make an unknown username cost as much as a
+        known one; None when nothing was imported."""
+
     async def claim_use(
         self, username_key: str, school_id: str, student_id: str, account_id: str, at: datetime
     ) -> bool:

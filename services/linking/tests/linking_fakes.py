@@ -352,6 +352,9 @@ class FakeLegacy:
     async def get(self, username_key: str) -> LegacyCredential | None:
         return self.docs.get(username_key)
 
+    async def reference_hash(self) -> str | None:
+        return next((c.password_hash for c in self.docs.values()), None)
+
     async def claim_use(
         self, username_key: str, school_id: str, student_id: str, account_id: str, at: datetime
     ) -> bool:

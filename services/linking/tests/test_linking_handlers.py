@@ -698,3 +698,40 @@ async def test_legacy_credentials_are_single_use_per_student(world: World) -> No
     assert world.legacy.uses == {("jdenny", "0123", "90966666"): "acct-1"}
     # not a guessed password: the second account's attempt is not counted as a failure
     assert sum(len(k) for k in world.attempts.keys.values()) == 0
+
+
+# --- small leaks (issue 15, item 8) ---------------------------------------------------
+
+
+async def test_a_junk_code_does_not_tell_whether_the_student_details_match(world: World) -> None:
+    answers = []
+    for last_name in ("Pena", "Wrong"):  # right and wrong details, the same junk code
+        with pytest.raises(ActivationCodeInvalid) as info:
+            await handlers.request_link(
+                world.deps,
+                guardian(),
+                RequestLink("0123", "90966666", last_name, activation_code="ABCD-EFGH-JKMN"),
+            )
+        answers.append((type(info.value), info.value.status, info.value.detail))
+    assert answers[0] == answers[1]
+
+
+async def test_an_unknown_legacy_username_costs_a_real_hash_check(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _legacy(world)
+    checked: list[str] = []
+    real = legacy.verify_password
+
+    def recording(password: str, encoded: str) -> bool:
+        checked.append(encoded)
+        return real(password, encoded)
+
+    monkeypatch.setattr(handlers.legacy_rules, "verify_password", recording)
+    await handlers.request_link(
+        world.deps,
+        guardian(),
+        RequestLink("0123", "90966666", "Pena", legacy_username="nobody", legacy_password="x"),
+    )
+    (stored,) = [c.password_hash for c in world.legacy.docs.values()]
+    assert checked == [stored]  # the same scheme and rounds as the imported credentials

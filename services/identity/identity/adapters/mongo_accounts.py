@@ -226,11 +226,12 @@ class MongoAccounts:
         events: Sequence[Event],
     ) -> bool:
         """Replace the password (only if it is still ``old_hash``) and move the session
-        epoch to ``epoch`` (other sessions end)."""
+        epoch to ``epoch`` (other sessions end); outstanding reset links end too."""
         return await self._update(
             {"_id": account_id, "status": str(Status.ACTIVE), "password_hash": old_hash},
             {"$set": {"password_hash": new_hash, "session_epoch": epoch,
-                      "password_changed_at": now, "updated_at": now}},
+                      "password_changed_at": now, "updated_at": now},
+             "$unset": {"reset_tokens": ""}},
             events, now,
         )
 

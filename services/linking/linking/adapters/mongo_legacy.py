@@ -7,6 +7,7 @@ per student even under concurrent requests."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,9 @@ from pymongo.errors import DuplicateKeyError
 
 from linking.ports import LegacyCredential
 
+#: How long the reference hash (see ``reference_hash``) is reused before it is read again.
+REFERENCE_TTL_SECONDS = 600.0
+
 
 class MongoLegacyCredentials:
     """:class:`~linking.ports.LegacyCredentialRepository` on MongoDB."""
@@ -26,6 +30,7 @@ class MongoLegacyCredentials:
     ) -> None:
         self.collection = collection
         self.uses = uses
+        self._reference: tuple[float, str | None] | None = None
 
     async def create_indexes(self) -> None:
         return None  # lookups by _id
@@ -62,6 +67,13 @@ class MongoLegacyCredentials:
         ]
         if ops:
             await self.collection.bulk_write(ops, ordered=False)
+
+    async def reference_hash(self) -> str | None:
+        now = time.monotonic()
+        if self._reference is None or now - self._reference[0] > REFERENCE_TTL_SECONDS:
+            doc = await self.collection.find_one({}, {"password_hash": 1})
+            self._reference = (now, doc.get("password_hash") if doc else None)
+        return self._reference[1]
 
     async def claim_use(
         self, username_key: str, school_id: str, student_id: str, account_id: str, at: datetime
