@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     runtime.on_shutdown(close_hasher)
     runtime.include_router(
-        build_router(service, trust_forwarded_for=settings.identity_trust_forwarded_for)
+        build_router(service, trusted_proxy_hops=settings.proxy_hops)
     )
     runtime.include_router(build_keys_router(tokens))
     helpdesk_messages()

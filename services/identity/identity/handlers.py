@@ -74,6 +74,7 @@ from shared.contracts.events import (
     PasswordResetRequested,
     StudentClaim,
 )
+from shared.runtime.client_address import limit_key
 from shared.runtime.logs import get_logger
 from shared.runtime.policy import DistrictPolicy
 
@@ -294,6 +295,7 @@ class IdentityService:
         now = self.now()
         limits = self.policy.sign_in
         window, window_end = address_window(now, limits)
+        remote_ip = limit_key(remote_ip)  # IPv6 by /64
         # Reserve, then decide: the attempt is counted against the address (and the
         # account) before the password is checked, so a burst cannot all pass a check
         # made before any of its failures were recorded.

@@ -159,3 +159,21 @@ async def test_reset_confirmation_answers_respect_the_lockout() -> None:
         )
     assert refused.value.status == 429
     assert repo.docs[account_id]["failed_signins"] == limit
+
+
+async def test_ipv6_clients_are_limited_by_their_64() -> None:
+    service, repo, *_ = make()
+    await active(service, repo)
+    limit = service.policy.sign_in.max_failures_per_address
+    for i in range(limit):
+        await service.register(registration(email=f"v6.{i}@example.net"), "ip")
+        with pytest.raises(Refusal):
+            await service.sign_in(
+                SignIn(email=f"v6.{i}@example.net", password="Wr0ng!pw"), f"2001:db8:1:2::{i:x}"
+            )
+    with pytest.raises(Refusal) as refused:  # another address of the same /64
+        await service.sign_in(SignIn(email=EMAIL, password=PASSWORD), "2001:db8:1:2:ffff::1")
+    assert refused.value.status == 429
+    assert "access_token" in await service.sign_in(
+        SignIn(email=EMAIL, password=PASSWORD), "2001:db8:1:3::1"
+    )

@@ -334,12 +334,13 @@ def test_the_forwarded_address_is_passed_on_only_when_trusted(
         return await original(email, password, client=client, locale=locale)
 
     identity.sign_in = spy  # type: ignore[method-assign]
-    for trusted in (False, True):
-        c = make_client(identity, linking, web_trust_forwarded_for=trusted)
+    for hops in (0, 1, 2):
+        c = make_client(identity, linking, web_trusted_proxy_hops=hops)
         token = csrf_of(c.get("/sign-in").text)
         c.post("/sign-in", data={"csrf_token": token, "email": "a@b.c", "password": "x"},
-               headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})  # fmt: skip
-    assert seen == ["testclient", "203.0.113.7"]
+               headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7, 10.0.0.1"})  # fmt: skip
+    # counted from the right: the forged left entry is never taken
+    assert seen == ["testclient", "10.0.0.1", "203.0.113.7"]
 
 
 def test_password_change_keeps_this_session_with_the_new_token(

@@ -81,7 +81,7 @@ def create_app(
         ),
         templates=templates(),
         cookie_secure=settings.cookie_secure,
-        trust_forwarded_for=settings.web_trust_forwarded_for,
+        trusted_proxy_hops=settings.proxy_hops,
     )
 
     @asynccontextmanager

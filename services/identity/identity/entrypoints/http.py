@@ -26,6 +26,7 @@ from identity.domain.commands import (
 from identity.domain.questions import questions_in
 from identity.domain.validation import ValidationFailed
 from identity.handlers import IdentityService, Refusal, profile_view
+from shared.runtime.client_address import forwarded_client
 from shared.runtime.problems import (
     field_error,
     message,
@@ -164,17 +165,17 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def client_address(request: Request, trust_forwarded_for: bool) -> str:
-    """The caller's address (first ``X-Forwarded-For`` hop only behind a trusted proxy)."""
-    if trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request, trusted_proxy_hops: int) -> str:
+    """The caller's address: counted from the right of ``X-Forwarded-For`` past the
+    trusted proxies, or the peer address when none is trusted."""
+    return forwarded_client(
+        request.headers.get("x-forwarded-for"),
+        request.client.host if request.client else None,
+        trusted_proxy_hops,
+    )
 
 
-def build_router(service: IdentityService, *, trust_forwarded_for: bool = False) -> APIRouter:
+def build_router(service: IdentityService, *, trusted_proxy_hops: int = 0) -> APIRouter:
     """The identity routes bound to ``service``."""
     router = APIRouter(prefix="/v1")
 
@@ -200,7 +201,7 @@ def build_router(service: IdentityService, *, trust_forwarded_for: bool = False)
     )
     async def register(cmd: Register, request: Request) -> dict[str, str]:
         request.state.locale = negotiate_locale(cmd.locale) if cmd.locale else None
-        return await service.register(cmd, client_address(request, trust_forwarded_for))
+        return await service.register(cmd, client_address(request, trusted_proxy_hops))
 
     @router.get(
         "/captcha/challenge", tags=["registration"],
@@ -247,7 +248,7 @@ def build_router(service: IdentityService, *, trust_forwarded_for: bool = False)
         },
     )
     async def sign_in(cmd: SignIn, request: Request) -> dict[str, str]:
-        return await service.sign_in(cmd, client_address(request, trust_forwarded_for))
+        return await service.sign_in(cmd, client_address(request, trusted_proxy_hops))
 
     @router.get(
         "/accounts/me", response_model=Profile, tags=["profile"], summary="The guardian's profile",

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
 from starlette.datastructures import FormData
 
+from shared.runtime.client_address import forwarded_client
 from shared.runtime.policy import DistrictPolicy
 from web import wizard
 from web.i18n import LANGUAGE_NAMES, best_locale, text_direction, translations
@@ -47,7 +48,7 @@ class Deps:
     sessions: SessionStore
     templates: Environment
     cookie_secure: bool
-    trust_forwarded_for: bool = False
+    trusted_proxy_hops: int = 0
 
 
 @dataclass
@@ -78,11 +79,9 @@ class Page:
 
     def client(self) -> str:
         """The guardian's address, as identity's per-address limits must see it."""
-        if self.deps.trust_forwarded_for:
-            first = self.request.headers.get("x-forwarded-for", "").split(",")[0].strip()
-            if first:
-                return first[:64]
-        return self.request.client.host if self.request.client else "0.0.0.0"  # noqa: S104
+        peer = self.request.client.host if self.request.client else "0.0.0.0"  # noqa: S104
+        forwarded = self.request.headers.get("x-forwarded-for")
+        return forwarded_client(forwarded, peer, self.deps.trusted_proxy_hops)[:64]
 
     def finish(self, response: Response) -> Response:
         """Cookies: the session id (HttpOnly, SameSite=Lax, Secure outside local runs)."""
