@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -67,9 +69,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.identity_jwt_active_kid,
         production=settings.environment == "production",
     )
+    pending: set[asyncio.Task[None]] = set()
+
+    async def after_answer(work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the HTTP answer (resend and reset look the account up then,
+        so their timing does not depend on it)."""
+
+        async def logged() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("deferred email request failed")
+
+        task = asyncio.create_task(logged())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def finish_pending() -> None:
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+
     service = IdentityService(
-        repo=repo, hasher=hasher, captcha=captcha, tokens=tokens, policy=policy
+        repo=repo, hasher=hasher, captcha=captcha, tokens=tokens, policy=policy,
+        after_answer=after_answer,
     )
+    runtime.on_shutdown(finish_pending)
 
     runtime.outbox(repo.accounts)
     runtime.on_startup(repo.create_indexes)

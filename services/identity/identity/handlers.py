@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -84,6 +84,9 @@ PURGE_BATCH = 200
 #: How long a duplicate registration waits for the first one's account to appear.
 OWNER_WAIT_SECONDS = 5.0
 ACCEPTED = {"status": "accepted"}
+#: Links of one kind sent within ``mail_requests.coalesce_minutes`` before further
+#: resend or reset requests send nothing.
+COALESCE_AFTER = 2
 #: How long a reserved password check holds its account's lease if its holder dies.
 ATTEMPT_LEASE_SECONDS = 30
 
@@ -132,6 +135,12 @@ class IdentityService:
     tokens: SessionTokens
     policy: DistrictPolicy
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: Runs the lookup-dependent part of resend and reset. The app runs it after the
+    #: answer (a background task), so the answer's timing cannot tell whether the email
+    #: has an account; by default (tests) it is awaited in place.
+    after_answer: Callable[[Coroutine[Any, Any, None]], Awaitable[None]] = field(
+        default=lambda work: work
+    )
 
     def now(self) -> datetime:
         """The current time at MongoDB's precision."""
@@ -264,17 +273,59 @@ class IdentityService:
         log.info("email verified", account_id=acc["_id"], reactivated=reactivated)
         return {"account_id": acc["_id"], "status": str(Status.ACTIVE)}
 
-    async def resend_verification(self, raw_email: str) -> dict[str, str]:
+    async def resend_verification(
+        self, raw_email: str, remote_ip: str = "unknown"
+    ) -> dict[str, str]:
         """A new verification email for an unverified or disabled account; the answer is
-        the same whether or not the account exists."""
+        the same whether or not the account exists, and given before the lookup."""
+        await self._limit_mail_request(raw_email, remote_ip)
+        await self.after_answer(self._resend(raw_email))
+        return ACCEPTED
+
+    async def _resend(self, raw_email: str) -> None:
         acc = await self._find_by_email(raw_email)
         if acc is not None and acc["status"] in (Status.UNVERIFIED, Status.DISABLED):
             reason = "resend" if acc["status"] == Status.UNVERIFIED else "reactivation"
-            await self._send_verification(acc, reason)
-        return ACCEPTED
+            await self._send_verification(acc, reason, coalesce=True)
 
-    async def _send_verification(self, acc: dict[str, Any], reason: str) -> None:
+    async def _limit_mail_request(self, raw_email: str, remote_ip: str) -> None:
+        """Count the request per client address and per email (known or not, the same
+        two writes) before anything else; 429 over either limit."""
         now = self.now()
+        limits = self.policy.mail_requests
+        size = limits.window_minutes * 60
+        window = int(now.timestamp() // size)
+        window_end = datetime.fromtimestamp((window + 1) * size, tz=UTC)
+        by_address = await self.repo.count_mail_request(
+            f"address|{limit_key(remote_ip)}", window, window_end
+        )
+        by_email = await self.repo.count_mail_request(
+            f"email|{normalise_email(raw_email)}", window, window_end
+        )
+        if by_address > limits.max_per_address or by_email > limits.max_per_email:
+            log.warning("security.mail_requests_limited", by_address=by_address,
+                        by_email=by_email)
+            raise self._too_many(window_end, now)
+
+    def _recently_sent(self, records: Any, lifetime: timedelta, now: datetime) -> bool:
+        """Two links of this kind were sent within the policy's coalescing window: a
+        further request sends none (a flood cannot push the guardian's valid links out
+        of the few that are kept)."""
+        coalesce = timedelta(minutes=self.policy.mail_requests.coalesce_minutes)
+        recent = [
+            rec for rec in records or []
+            if rec.get("exp") is not None and _aware(rec["exp"]) - lifetime > now - coalesce
+        ]
+        return len(recent) >= COALESCE_AFTER
+
+    async def _send_verification(
+        self, acc: dict[str, Any], reason: str, *, coalesce: bool = False
+    ) -> None:
+        now = self.now()
+        lifetime = timedelta(hours=self.policy.tokens.verification_hours)
+        if coalesce and self._recently_sent(acc.get("verify_tokens"), lifetime, now):
+            log.info("verification email coalesced", account_id=acc["_id"])
+            return
         token = new_token()
         expires = now + timedelta(hours=self.policy.tokens.verification_hours)
         event = EmailVerificationRequested(
@@ -497,19 +548,28 @@ class IdentityService:
 
     # --- password reset -----------------------------------------------------------
 
-    async def request_reset(self, raw_email: str) -> dict[str, str]:
-        """A reset email for an existing account; the same answer otherwise."""
+    async def request_reset(self, raw_email: str, remote_ip: str = "unknown") -> dict[str, str]:
+        """A reset email for an existing account; the same answer otherwise, given
+        before the lookup."""
+        await self._limit_mail_request(raw_email, remote_ip)
+        await self.after_answer(self._reset(raw_email))
+        return ACCEPTED
+
+    async def _reset(self, raw_email: str) -> None:
         acc = await self._find_by_email(raw_email)
         if acc is not None and acc["status"] != Status.DELETED:
             now = self.now()
+            lifetime = timedelta(minutes=self.policy.tokens.reset_minutes)
+            if self._recently_sent(acc.get("reset_tokens"), lifetime, now):
+                log.info("reset email coalesced", account_id=acc["_id"])
+                return
             token = new_token()
-            expires = now + timedelta(minutes=self.policy.tokens.reset_minutes)
+            expires = now + lifetime
             event = PasswordResetRequested(
                 account_id=acc["_id"], email=acc["email"], locale=acc.get("locale", "en"),
                 token=token, expires_at=expires, first_name=acc.get("first_name"),
             )
             await self.repo.add_reset_token(acc["_id"], hash_token(token), expires, [event], now)
-        return ACCEPTED
 
     async def confirm_reset(self, cmd: ConfirmReset) -> dict[str, str]:
         """Set a new password with a reset token (and the security answers when the

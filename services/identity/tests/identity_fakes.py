@@ -69,6 +69,7 @@ class FakeAccounts:
         self.claims: dict[str, str] = {}
         self.outbox: list[Event] = []
         self.addresses: dict[tuple[str, int], int] = {}
+        self.mail_requests: dict[tuple[str, int], int] = {}
 
     # events ---------------------------------------------------------------------
     def published(self, type_: str | None = None) -> list[Event]:
@@ -284,6 +285,10 @@ class FakeAccounts:
     async def release_address(self, address: str, window: int) -> None:
         if self.addresses.get((address, window), 0) > 0:
             self.addresses[(address, window)] -= 1
+
+    async def count_mail_request(self, key: str, window: int, expires_at: datetime) -> int:
+        self.mail_requests[(key, window)] = self.mail_requests.get((key, window), 0) + 1
+        return self.mail_requests[(key, window)]
 
     async def forget_expired_addresses(self, now: datetime) -> int:
         return 0

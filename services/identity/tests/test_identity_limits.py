@@ -177,3 +177,59 @@ async def test_ipv6_clients_are_limited_by_their_64() -> None:
     assert "access_token" in await service.sign_in(
         SignIn(email=EMAIL, password=PASSWORD), "2001:db8:1:3::1"
     )
+
+
+# --- resend and reset (issue 15, item 5) ----------------------------------------------
+
+
+async def test_resend_and_reset_are_limited_per_email_known_or_not() -> None:
+    service, repo, *_ = make()
+    await active(service, repo)
+    limit = service.policy.mail_requests.max_per_email
+    for email in (EMAIL, "nobody@example.net"):
+        for i in range(limit):
+            await service.request_reset(email, f"10.0.{i}.1")
+        with pytest.raises(Refusal) as refused:
+            await service.request_reset(email, "10.9.9.9")
+        assert refused.value.status == 429 and int(refused.value.headers["Retry-After"]) > 0
+
+
+async def test_resend_and_reset_are_limited_per_address() -> None:
+    service, *_ = make()
+    limit = service.policy.mail_requests.max_per_address
+    for i in range(limit):
+        await service.resend_verification(f"n{i}@example.net", "2001:db8:5:5::1")
+    with pytest.raises(Refusal):  # the same /64
+        await service.resend_verification("other@example.net", "2001:db8:5:5::2")
+    await service.resend_verification("other@example.net", "2001:db8:5:6::1")
+
+
+async def test_repeated_requests_are_coalesced_and_keep_the_first_links_valid() -> None:
+    service, repo, clock, _ = make()
+    await active(service, repo)
+    for _ in range(4):
+        await service.request_reset(EMAIL, "ip")
+    sent = repo.published("PasswordResetRequested")
+    assert len(sent) == 2  # two links within the window; the repeats send nothing
+    clock.advance(minutes=service.policy.mail_requests.coalesce_minutes + 1)
+    await service.request_reset(EMAIL, "ip")
+    assert len(repo.published("PasswordResetRequested")) == 3
+    await service.confirm_reset(
+        ConfirmReset(token=sent[0].token, new_password="An0ther!phrase", security_answers=ANSWERS)
+    )
+
+
+async def test_the_lookup_runs_after_the_answer() -> None:
+    service, repo, *_ = make()
+    await active(service, repo)
+    deferred: list[Any] = []
+
+    async def later(work: Any) -> None:
+        deferred.append(work)
+
+    service.after_answer = later
+    before = len(repo.published("PasswordResetRequested"))
+    assert await service.request_reset(EMAIL, "ip") == {"status": "accepted"}
+    assert len(repo.published("PasswordResetRequested")) == before  # answered first
+    await deferred.pop()
+    assert len(repo.published("PasswordResetRequested")) == before + 1

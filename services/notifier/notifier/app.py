@@ -42,7 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check_timezone(policy.time_zone)
     renderer = Renderer(policy, portal_url=settings.portal_public_url)
     notifications = MongoNotifications(
-        runtime.db["notifications"], retention=timedelta(days=settings.notifier_retention_days)
+        runtime.db["notifications"],
+        retention=timedelta(days=settings.notifier_retention_days),
+        recipient_days=runtime.db["recipient_days"],
     )
     recipients = MongoRecipients(runtime.db["recipients"])
     mailer = SmtpMailer(
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy=policy,
         portal_url=settings.portal_public_url,
         wake_sender=sender.wake,
+        daily_cap=settings.notifier_unsolicited_per_recipient_per_day,
     )
     consumers.register(runtime, deps)
     runtime.include_router(templates_router(renderer))

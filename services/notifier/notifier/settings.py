@@ -43,6 +43,10 @@ class Settings(ServiceSettings):
     #: deadline is computed in). If set, it must name the same zone or the notifier refuses
     #: to start, so that an email never prints another day than the timer fires on.
     notifier_timezone: str | None = None
+    #: Most mails anyone can trigger by typing an address (verification, password reset,
+    #: duplicate registration) sent to one recipient per UTC day; more are recorded as
+    #: skipped (``daily_cap``). 0 turns the cap off.
+    notifier_unsolicited_per_recipient_per_day: int = Field(default=10, ge=0)
     #: Days a finished notification is kept (de-duplication window), then deleted (TTL).
     notifier_retention_days: float = Field(default=30.0, gt=0)
 

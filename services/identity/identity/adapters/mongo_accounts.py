@@ -9,7 +9,8 @@ email. (A unique index on ``accounts.email`` released with ``$unset`` would do o
 but the local MongoDB-protocol server keeps a document's old unique keys until the
 document itself is deleted; the claim collection is correct on both.)
 
-Also ``identity.signin_addresses``: per client address failure counters (fixed windows).
+Also ``identity.signin_addresses``: per client address failure counters (fixed windows),
+and the resend/reset request counters per address and per email (``mail|...``).
 """
 
 from __future__ import annotations
@@ -378,6 +379,24 @@ class MongoAccounts:
             {"_id": self._address_key(address, window), "failures": {"$gt": 0}},
             {"$inc": {"failures": -1}},
         )
+
+    async def count_mail_request(self, key: str, window: int, expires_at: datetime) -> int:
+        """Count one resend or reset request under ``key`` (``address|...`` or
+        ``email|...``, stored as a digest) in the window; the new count."""
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        doc_id = f"mail|{digest}|{window}"
+        for _ in range(3):
+            try:
+                doc = await self.addresses.find_one_and_update(
+                    {"_id": doc_id},
+                    {"$inc": {"requests": 1}, "$set": {"expires_at": expires_at}},
+                    upsert=True, projection={"requests": 1},
+                    return_document=ReturnDocument.AFTER,
+                )
+                return int((doc or {}).get("requests", 1))
+            except DuplicateKeyError:
+                continue  # two first requests raced on the upsert; the retry increments
+        raise RuntimeError("mail request counter upsert kept colliding")
 
     async def forget_expired_addresses(self, now: datetime) -> int:
         """Remove finished windows."""

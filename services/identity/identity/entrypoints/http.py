@@ -227,10 +227,15 @@ def build_router(service: IdentityService, *, trusted_proxy_hops: int = 0) -> AP
     @router.post(
         "/email-verifications/resend", status_code=202, response_model=Accepted,
         tags=["registration"], summary="Send a new verification email (always 202)",
-        responses={422: VALIDATION_422},
+        description="Answered before the account is looked up. Limited per client address "
+        "and per email (429 with Retry-After, the same for unknown emails); a repeat within "
+        "minutes sends no new email.",
+        responses={422: VALIDATION_422, 429: TOO_MANY_429},
     )
-    async def resend(cmd: EmailOnly) -> dict[str, str]:
-        return await service.resend_verification(cmd.email)
+    async def resend(cmd: EmailOnly, request: Request) -> dict[str, str]:
+        return await service.resend_verification(
+            cmd.email, client_address(request, trusted_proxy_hops)
+        )
 
     @router.post(
         "/sessions", response_model=Session, tags=["sessions"], summary="Sign in",
@@ -299,10 +304,14 @@ def build_router(service: IdentityService, *, trusted_proxy_hops: int = 0) -> AP
 
     @router.post(
         "/password-resets", status_code=202, response_model=Accepted, tags=["passwords"],
-        summary="Email a password-reset link (always 202)", responses={422: VALIDATION_422},
+        summary="Email a password-reset link (always 202)",
+        description="Answered before the account is looked up. Limited per client address "
+        "and per email (429 with Retry-After, the same for unknown emails); a repeat within "
+        "minutes sends no new email, so earlier links stay valid.",
+        responses={422: VALIDATION_422, 429: TOO_MANY_429},
     )
-    async def request_reset(cmd: EmailOnly) -> dict[str, str]:
-        return await service.request_reset(cmd.email)
+    async def request_reset(cmd: EmailOnly, request: Request) -> dict[str, str]:
+        return await service.request_reset(cmd.email, client_address(request, trusted_proxy_hops))
 
     @router.post(
         "/password-resets/confirm", response_model=PasswordReset, tags=["passwords"],
