@@ -102,8 +102,9 @@ class MailRequestPolicy(_Strict):
     of a kind were sent within ``coalesce_minutes``, further requests send none (a flood
     cannot push a guardian's valid link out of the ones kept)."""
 
-    max_per_email: int = Field(5, ge=1)
-    max_per_address: int = Field(30, ge=1)
+    max_per_email: int = Field(10, ge=1)
+    #: High enough for many families behind one school or library address.
+    max_per_address: int = Field(100, ge=1)
     window_minutes: float = Field(60, gt=0)
     coalesce_minutes: float = Field(5, ge=0)
 
