@@ -379,7 +379,7 @@ def build_router(deps: Deps) -> Pages:
                 title=p._(title),
                 errors={"email": p._("Enter your email address.")},
             )
-        answer: ApiAnswer = await send(email, p.locale)
+        answer: ApiAnswer = await send(email, p.locale, client=p.client())
         if answer.status == 422:
             return p.render(
                 template,
