@@ -112,9 +112,14 @@ class AltchaCaptcha:
     def challenge(self) -> dict[str, Any]:
         """A new signed challenge, as the ALTCHA widget expects it."""
         made = altcha.create_challenge_v1(
-            hmac_key=self._key,
+            algorithm="SHA-256",
             max_number=self.max_number,
+            salt_length=12,
+            hmac_key=self._key,
+            salt="",
+            number=None,
             expires=datetime.now(UTC) + self.expires,
+            params=None,
         )
         return {
             "algorithm": made.algorithm,
