@@ -175,6 +175,28 @@ async def test_a_revoked_custody_does_not_come_back_through_another_account(
     assert listed and all(c["status"] == "revoked" for c in listed), listed
 
 
+def test_the_lockout_answers_unknown_emails_as_it_answers_accounts(portal: Portal) -> None:
+    guardian = Guardian(portal).onboard()
+    unknown = f"nobody.{uuid.uuid4().hex[:10]}@example.net"
+    url = f"{portal.url('identity')}/v1/sessions"
+
+    def answers(email: str) -> list[tuple[int, str]]:
+        seen = []
+        for i in range(7):
+            r = httpx.post(
+                url,
+                json={"email": email, "password": f"Wrong!{i}pw"},
+                headers=guardian.client,
+                timeout=30,
+            )
+            seen.append((r.status_code, r.json().get("code", "")))
+        return seen
+
+    known = answers(guardian.email)
+    assert known == answers(unknown)
+    assert known[0] == (401, "invalid_credentials") and known[-1][0] == 429, known
+
+
 # --- over-size bodies (item 3) ---------------------------------------------------------
 
 HUGE = 600 * 1024 * 1024

@@ -8,6 +8,7 @@ table, so concurrent requests and redelivered events apply a change at most once
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
@@ -359,7 +360,12 @@ class IdentityService:
         try:
             acc = await self._find_by_email(cmd.email)
             if acc is None:
-                ok = await self.hasher.verify(None, cmd.password)
+                # An unknown email is counted and locked exactly like an account, so the
+                # lockout does not tell which emails have one.
+                ghost = await self._ghost(cmd.email)
+                async with self._attempt(ghost, now, ghost=True) as attempt:
+                    ok = await self.hasher.verify(None, cmd.password)
+                    attempt.failed = True
             else:
                 async with self._attempt(acc, now) as attempt:
                     ok = await self.hasher.verify(acc.get("password_hash"), cmd.password)
@@ -413,7 +419,9 @@ class IdentityService:
                        headers={"Retry-After": str(seconds)})
 
     @asynccontextmanager
-    async def _attempt(self, acc: dict[str, Any], now: datetime) -> AsyncIterator[_Attempt]:
+    async def _attempt(
+        self, acc: dict[str, Any], now: datetime, *, ghost: bool = False
+    ) -> AsyncIterator[_Attempt]:
         """Reserve one password (or answers) check on ``acc`` before making it.
 
         At most one check per account is in flight (a lease that expires after
@@ -422,13 +430,17 @@ class IdentityService:
         when the account is locked or another check holds the lease. The body sets
         ``failed`` (the count stays; at the threshold the account locks) or ``reset``
         (a sign-in: the count and lockout clear); otherwise the count is given back.
+        ``ghost``: ``acc`` stands for an unknown email (see ``_ghost``).
         """
         self._refuse_if_locked(acc, now)
         lease_id = uuid.uuid4().hex
         lease_until = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
-        failures = await self.repo.reserve_attempt(acc["_id"], lease_id, now, lease_until)
+        failures = await self.repo.reserve_attempt(
+            acc["_id"], lease_id, now, lease_until, ghost=ghost
+        )
         if failures is None:
-            fresh = await self.repo.by_id(acc["_id"]) or acc
+            fresh = await (self.repo.ghost(acc["_id"]) if ghost else self.repo.by_id(acc["_id"]))
+            fresh = fresh or acc
             self._refuse_if_locked(fresh, now)
             raise Refusal(429, "too_many_attempts", params={"minutes": 1},
                           headers={"Retry-After": "1"})
@@ -436,16 +448,25 @@ class IdentityService:
         try:
             yield attempt
         except BaseException:
-            await self.repo.end_attempt(acc["_id"], lease_id, failed=False)
+            await self.repo.end_attempt(acc["_id"], lease_id, failed=False, ghost=ghost)
             raise
         if not attempt.failed:
-            await self.repo.end_attempt(acc["_id"], lease_id, failed=False, reset=attempt.reset)
+            await self.repo.end_attempt(
+                acc["_id"], lease_id, failed=False, reset=attempt.reset, ghost=ghost
+            )
             return
         until = lockout_until(failures, self.policy.sign_in, now)
-        await self.repo.end_attempt(acc["_id"], lease_id, failed=True, locked_until=until)
-        if until is not None:
+        await self.repo.end_attempt(
+            acc["_id"], lease_id, failed=True, locked_until=until, ghost=ghost
+        )
+        if until is not None and not ghost:
             log.warning("account locked after failed sign-ins", account_id=acc["_id"],
                         failures=failures)
+
+    async def _ghost(self, raw: str) -> dict[str, Any]:
+        """The failure record of an unknown email (only a digest of it is stored)."""
+        key = "ghost|" + hashlib.sha256(normalise_email(raw).encode()).hexdigest()[:32]
+        return await self.repo.ghost(key) or {"_id": key}
 
     async def _find_by_email(self, raw: str) -> dict[str, Any] | None:
         email = normalise_email(raw)

@@ -70,6 +70,10 @@ class FakeAccounts:
         self.outbox: list[Event] = []
         self.addresses: dict[tuple[str, int], int] = {}
         self.mail_requests: dict[tuple[str, int], int] = {}
+        self.ghosts: dict[str, dict[str, Any]] = {}
+
+    async def ghost(self, key: str) -> dict[str, Any] | None:
+        return self.ghosts.get(key)
 
     # events ---------------------------------------------------------------------
     def published(self, type_: str | None = None) -> list[Event]:
@@ -154,8 +158,9 @@ class FakeAccounts:
         return self._commit(doc, events)
 
     async def reserve_attempt(self, account_id: str, lease_id: str, now: datetime,
-                              lease_until: datetime) -> int | None:
-        doc = self.docs.get(account_id)
+                              lease_until: datetime, *, ghost: bool = False) -> int | None:
+        doc = self.ghosts.setdefault(account_id, {"_id": account_id}) if ghost else (
+            self.docs.get(account_id))
         if doc is None:
             return None
         locked, lease = doc.get("locked_until"), doc.get("attempt_lease")
@@ -166,8 +171,9 @@ class FakeAccounts:
         return int(doc["failed_signins"])
 
     async def end_attempt(self, account_id: str, lease_id: str, *, failed: bool,
-                          locked_until: datetime | None = None, reset: bool = False) -> None:
-        doc = self.docs.get(account_id)
+                          locked_until: datetime | None = None, reset: bool = False,
+                          ghost: bool = False) -> None:
+        doc = (self.ghosts if ghost else self.docs).get(account_id)
         if doc is None or (doc.get("attempt_lease") or {}).get("id") != lease_id:
             return
         doc.pop("attempt_lease")

@@ -233,3 +233,25 @@ async def test_the_lookup_runs_after_the_answer() -> None:
     assert len(repo.published("PasswordResetRequested")) == before  # answered first
     await deferred.pop()
     assert len(repo.published("PasswordResetRequested")) == before + 1
+
+
+# --- the lockout does not tell which emails have an account (issue 15, item 4) ---------
+
+
+async def test_known_and_unknown_emails_go_through_the_same_lockout() -> None:
+    service, repo, *_ = make()
+    await active(service, repo)
+
+    async def answers(email: str) -> list[tuple[int, str, str | None]]:
+        seen = []
+        for i in range(8):
+            with pytest.raises(Refusal) as refused:
+                await service.sign_in(SignIn(email=email, password="Wr0ng!pw"), f"10.7.0.{i}")
+            r = refused.value
+            seen.append((r.status, r.code, r.headers.get("Retry-After")))
+        return seen
+
+    known, unknown = await answers(EMAIL), await answers("nobody.here@example.net")
+    assert known == unknown
+    assert known[0][0] == 401 and known[-1][0] == 429
+    assert not any(key.startswith("ghost|") and "@" in key for key in repo.ghosts)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DeleteOne, ReturnDocument, UpdateOne
@@ -57,6 +57,7 @@ class MongoAccounts:
         self.accounts: AsyncCollection[dict[str, Any]] = db["accounts"]
         self.addresses: AsyncCollection[dict[str, Any]] = db["signin_addresses"]
         self.claims: AsyncCollection[dict[str, Any]] = db["email_claims"]
+        self.ghosts: AsyncCollection[dict[str, Any]] = db["signin_ghosts"]
         self._on_commit = on_commit
 
     async def create_indexes(self) -> None:
@@ -72,6 +73,7 @@ class MongoAccounts:
             [("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"
         )
         await self.addresses.create_index([("expires_at", ASCENDING)], name="expires")
+        await self.ghosts.create_index("expire_at", expireAfterSeconds=0, name="ttl")
 
     # --- writes with events -------------------------------------------------------
 
@@ -149,29 +151,38 @@ class MongoAccounts:
         )
 
     async def reserve_attempt(
-        self, account_id: str, lease_id: str, now: datetime, lease_until: datetime
+        self, account_id: str, lease_id: str, now: datetime, lease_until: datetime,
+        *, ghost: bool = False,
     ) -> int | None:
         """Reserve a password (or answers) check before it is made: in one conditional
         update, only if the account is not locked and no other check holds its lease,
         count the attempt as a failure in advance and take the lease. Returns the new
-        failure count, or None when locked or busy (nothing was reserved)."""
+        failure count, or None when locked or busy (nothing was reserved). ``ghost``: the
+        same on ``signin_ghosts``, the failure records of unknown emails (created here)."""
         free = [
             {"$or": [{"locked_until": {"$exists": False}}, {"locked_until": None},
                      {"locked_until": {"$lte": now}}]},
             {"$or": [{"attempt_lease": {"$exists": False}}, {"attempt_lease": None},
                      {"attempt_lease.until": {"$lte": now}}]},
         ]
-        doc = await self.accounts.find_one_and_update(
-            {"_id": account_id, "$and": free},
-            {"$inc": {"failed_signins": 1},
-             "$set": {"attempt_lease": {"id": lease_id, "until": lease_until}}},
-            projection={"failed_signins": 1}, return_document=ReturnDocument.AFTER,
-        )
+        update: dict[str, Any] = {
+            "$inc": {"failed_signins": 1},
+            "$set": {"attempt_lease": {"id": lease_id, "until": lease_until}},
+        }
+        if ghost:  # forgotten a day after its last attempt (the longest lockout)
+            update["$set"]["expire_at"] = now + timedelta(days=1)
+        try:
+            doc = await (self.ghosts if ghost else self.accounts).find_one_and_update(
+                {"_id": account_id, "$and": free}, update, upsert=ghost,
+                projection={"failed_signins": 1}, return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return None  # a ghost that exists but is locked or busy: the insert collided
         return None if doc is None else int(doc.get("failed_signins", 0))
 
     async def end_attempt(
         self, account_id: str, lease_id: str, *, failed: bool, locked_until: datetime | None = None,
-        reset: bool = False,
+        reset: bool = False, ghost: bool = False,
     ) -> None:
         """Release the lease of a reserved attempt. A failed one keeps its count (and locks
         the account until ``locked_until`` when given); a successful one gives its count
@@ -185,7 +196,13 @@ class MongoAccounts:
             update["$unset"]["locked_until"] = ""
         else:
             update["$inc"] = {"failed_signins": -1}
-        await self.accounts.update_one({"_id": account_id, "attempt_lease.id": lease_id}, update)
+        await (self.ghosts if ghost else self.accounts).update_one(
+            {"_id": account_id, "attempt_lease.id": lease_id}, update
+        )
+
+    async def ghost(self, key: str) -> dict[str, Any] | None:
+        """The failure record of an unknown email (see :meth:`reserve_attempt`)."""
+        return await self.ghosts.find_one({"_id": key})
 
     async def signed_in(
         self, account_id: str, now: datetime, day: str, events: Sequence[Event],
