@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from identity.adapters.captcha import CaptchaUnavailable, CaptchaVerifier
+from identity.adapters.captcha import CaptchaUnavailable, CaptchaVerifier, NoCaptcha
 from identity.adapters.jwt_sessions import Claims, InvalidSession, SessionTokens
 from identity.domain.commands import (
     ChangePassword,
@@ -358,16 +358,17 @@ class IdentityService:
             raise self._too_many(window_end, now)
         failed = False
         try:
+            past_lock = await self._solved_captcha(cmd.captcha_token, remote_ip)
             acc = await self._find_by_email(cmd.email)
             if acc is None:
                 # An unknown email is counted and locked exactly like an account, so the
                 # lockout does not tell which emails have one.
                 ghost = await self._ghost(cmd.email)
-                async with self._attempt(ghost, now, ghost=True) as attempt:
+                async with self._attempt(ghost, now, ghost=True, past_lock=past_lock) as attempt:
                     ok = await self.hasher.verify(None, cmd.password)
                     attempt.failed = True
             else:
-                async with self._attempt(acc, now) as attempt:
+                async with self._attempt(acc, now, past_lock=past_lock) as attempt:
                     ok = await self.hasher.verify(acc.get("password_hash"), cmd.password)
                     attempt.failed = not ok
                     attempt.reset = ok
@@ -411,7 +412,24 @@ class IdentityService:
     def _refuse_if_locked(self, acc: dict[str, Any], now: datetime) -> None:
         until = acc.get("locked_until")
         if until is not None and until > now:
+            if self.captcha_configured:
+                # The owner is never locked out: a solved captcha lets the next try in.
+                seconds = retry_after_seconds(until, now)
+                raise Refusal(429, "captcha_required", headers={"Retry-After": str(seconds)})
             raise self._too_many(until, now)
+
+    @property
+    def captcha_configured(self) -> bool:
+        """A real captcha provider is configured (not ``none``)."""
+        return not isinstance(self.captcha, NoCaptcha)
+
+    async def _solved_captcha(self, token: str | None, remote_ip: str) -> bool:
+        if not token or not self.captcha_configured:
+            return False
+        try:
+            return await self.captcha.verify(token, remote_ip)
+        except CaptchaUnavailable:
+            return False
 
     def _too_many(self, until: datetime, now: datetime) -> Refusal:
         seconds = retry_after_seconds(until, now)
@@ -420,7 +438,7 @@ class IdentityService:
 
     @asynccontextmanager
     async def _attempt(
-        self, acc: dict[str, Any], now: datetime, *, ghost: bool = False
+        self, acc: dict[str, Any], now: datetime, *, ghost: bool = False, past_lock: bool = False
     ) -> AsyncIterator[_Attempt]:
         """Reserve one password (or answers) check on ``acc`` before making it.
 
@@ -430,13 +448,16 @@ class IdentityService:
         when the account is locked or another check holds the lease. The body sets
         ``failed`` (the count stays; at the threshold the account locks) or ``reset``
         (a sign-in: the count and lockout clear); otherwise the count is given back.
-        ``ghost``: ``acc`` stands for an unknown email (see ``_ghost``).
+        ``ghost``: ``acc`` stands for an unknown email (see ``_ghost``). ``past_lock``: a
+        solved captcha came with a sign-in, so a locked account is checked anyway (still
+        one at a time and counted: a further failure extends the lock).
         """
-        self._refuse_if_locked(acc, now)
+        if not past_lock:
+            self._refuse_if_locked(acc, now)
         lease_id = uuid.uuid4().hex
         lease_until = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
         failures = await self.repo.reserve_attempt(
-            acc["_id"], lease_id, now, lease_until, ghost=ghost
+            acc["_id"], lease_id, now, lease_until, ghost=ghost, ignore_lock=past_lock
         )
         if failures is None:
             fresh = await (self.repo.ghost(acc["_id"]) if ghost else self.repo.by_id(acc["_id"]))

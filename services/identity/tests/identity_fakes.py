@@ -158,13 +158,16 @@ class FakeAccounts:
         return self._commit(doc, events)
 
     async def reserve_attempt(self, account_id: str, lease_id: str, now: datetime,
-                              lease_until: datetime, *, ghost: bool = False) -> int | None:
+                              lease_until: datetime, *, ghost: bool = False,
+                              ignore_lock: bool = False) -> int | None:
         doc = self.ghosts.setdefault(account_id, {"_id": account_id}) if ghost else (
             self.docs.get(account_id))
         if doc is None:
             return None
         locked, lease = doc.get("locked_until"), doc.get("attempt_lease")
-        if (locked is not None and locked > now) or (lease and lease["until"] > now):
+        if (not ignore_lock and locked is not None and locked > now) or (
+            lease and lease["until"] > now
+        ):
             return None
         doc["failed_signins"] = doc.get("failed_signins", 0) + 1
         doc["attempt_lease"] = {"id": lease_id, "until": lease_until}

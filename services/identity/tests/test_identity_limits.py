@@ -10,7 +10,7 @@ import pytest
 from identity.domain.commands import ChangePassword, ConfirmReset, SignIn
 from identity.domain.validation import ValidationFailed
 from identity.handlers import Refusal
-from identity_fakes import FakeHasher
+from identity_fakes import FakeCaptcha, FakeHasher
 from test_identity_handlers import ANSWERS, EMAIL, PASSWORD, active, make, registration
 
 from shared.runtime.policy import SecurityQuestionPolicy, load_policy
@@ -255,3 +255,37 @@ async def test_known_and_unknown_emails_go_through_the_same_lockout() -> None:
     assert known == unknown
     assert known[0][0] == 401 and known[-1][0] == 429
     assert not any(key.startswith("ghost|") and "@" in key for key in repo.ghosts)
+
+
+class TokenCaptcha(FakeCaptcha):
+    """A configured provider: only the token ``solved`` passes."""
+
+    async def verify(self, token: str | None, remote_ip: str | None) -> bool:
+        return token == "solved"
+
+
+async def test_with_a_captcha_the_owner_is_never_locked_out() -> None:
+    service, repo, *_ = make()
+    account_id = await active(service, repo)
+    service.captcha = TokenCaptcha()
+    limit = service.policy.sign_in.max_failures_per_account
+    for i in range(limit):
+        with pytest.raises(Refusal):
+            await service.sign_in(SignIn(email=EMAIL, password="Wr0ng!pw"), f"10.8.0.{i}")
+    for token in (None, "forged"):
+        with pytest.raises(Refusal) as refused:
+            await service.sign_in(
+                SignIn(email=EMAIL, password=PASSWORD, captcha_token=token), "10.8.1.1"
+            )
+        assert (refused.value.status, refused.value.code) == (429, "captcha_required")
+    with pytest.raises(Refusal) as wrong:  # a solved captcha buys one more (counted) guess
+        await service.sign_in(
+            SignIn(email=EMAIL, password="Wr0ng!pw", captcha_token="solved"), "10.8.1.2"
+        )
+    assert wrong.value.status == 401
+    assert repo.docs[account_id]["failed_signins"] == limit + 1
+    answer = await service.sign_in(
+        SignIn(email=EMAIL, password=PASSWORD, captcha_token="solved"), "10.8.1.3"
+    )
+    assert "access_token" in answer
+    assert repo.docs[account_id]["failed_signins"] == 0

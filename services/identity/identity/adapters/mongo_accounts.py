@@ -152,7 +152,7 @@ class MongoAccounts:
 
     async def reserve_attempt(
         self, account_id: str, lease_id: str, now: datetime, lease_until: datetime,
-        *, ghost: bool = False,
+        *, ghost: bool = False, ignore_lock: bool = False,
     ) -> int | None:
         """Reserve a password (or answers) check before it is made: in one conditional
         update, only if the account is not locked and no other check holds its lease,
@@ -160,11 +160,12 @@ class MongoAccounts:
         failure count, or None when locked or busy (nothing was reserved). ``ghost``: the
         same on ``signin_ghosts``, the failure records of unknown emails (created here)."""
         free = [
-            {"$or": [{"locked_until": {"$exists": False}}, {"locked_until": None},
-                     {"locked_until": {"$lte": now}}]},
             {"$or": [{"attempt_lease": {"$exists": False}}, {"attempt_lease": None},
                      {"attempt_lease.until": {"$lte": now}}]},
         ]
+        if not ignore_lock:  # (a solved captcha lets a locked account be tried)
+            free.append({"$or": [{"locked_until": {"$exists": False}}, {"locked_until": None},
+                                 {"locked_until": {"$lte": now}}]})
         update: dict[str, Any] = {
             "$inc": {"failed_signins": 1},
             "$set": {"attempt_lease": {"id": lease_id, "until": lease_until}},

@@ -128,6 +128,7 @@ _TYPES = {
     "token_invalid": "token-invalid",
     "invalid_credentials": "invalid-credentials",
     "too_many_attempts": "too-many-attempts",
+    "captcha_required": "captcha-required",
     "email_not_verified": "email-not-verified",
     "account_disabled": "account-disabled",
     "session_invalid": "session-invalid",
