@@ -141,6 +141,13 @@ def test_bad_input_is_a_clear_answer_never_a_500(client: TestClient) -> None:
     )
     assert client.post("/sign-in", content=b"x" * 70_000,
                        headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 413  # fmt: skip
+
+    def chunks() -> Any:
+        yield from (b"x" * 1000 for _ in range(100))
+
+    streamed = client.post("/sign-in", content=chunks(),
+                           headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert streamed.status_code == 413 and streamed.headers["x-frame-options"] == "DENY"
     assert client.get("/register/nope").status_code == 404
     assert client.get("/verify-email?token=" + "x" * 500).status_code == 400
 
