@@ -32,6 +32,7 @@ from shared.runtime.http_metrics import HttpMetricsMiddleware
 from shared.runtime.kafka import KafkaPublisher, faststream_security
 from shared.runtime.limits import DEPENDENCY_WAIT_SECONDS
 from shared.runtime.logs import configure_logging, get_logger
+from shared.runtime.metrics_port import MetricsPortSplit
 from shared.runtime.mongo import create_client, ping, service_database
 from shared.runtime.outbox import OutboxRelay, ensure_outbox_index
 from shared.runtime.problems import install_problem_handlers, problem
@@ -265,6 +266,7 @@ class ServiceRuntime:
         )
         install_problem_handlers(app)
         app.add_middleware(HttpMetricsMiddleware)
+        app.add_middleware(MetricsPortSplit, metrics_port=self.settings.metrics_port)
         # Added last, so it runs first: an over-size body is refused before anything reads it.
         app.add_middleware(
             BodyLimitMiddleware,

@@ -35,6 +35,10 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = 0
+    #: Serve ``/metrics`` on this port only, and nothing else there (0: ``/metrics`` on
+    #: the HTTP port). The deployment sets 9464, so the monitoring namespace's
+    #: NetworkPolicy can admit Prometheus to the metrics and never to the APIs.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
     #: Largest request body accepted on any route (a few routes, such as the roster
     #: upload, have their own larger limit); bigger ones get 413 before they are read.
     http_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
