@@ -183,7 +183,7 @@ class Portal:
                 "SCHEDULER_CLOCK_CONTROL": "true",
                 # As behind the ingress: each simulated guardian has its own address
                 # (X-Forwarded-For), so the per-address sign-in limit is per guardian.
-                "IDENTITY_TRUST_FORWARDED_FOR": "true",
+                "IDENTITY_TRUSTED_PROXY_HOPS": "1",
                 "LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
                 # Retry fast in tests; production defaults are slower.

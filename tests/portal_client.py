@@ -116,8 +116,9 @@ class Guardian:
     locale: str = "en"
     account_id: str | None = None
     token: str | None = None
+    #: Its own /64 (identity counts IPv6 clients by /64).
     address: str = field(
-        default_factory=lambda: f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+        default_factory=lambda: f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}::1"
     )
 
     def __post_init__(self) -> None:

@@ -57,7 +57,14 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=20,
         access_log=False,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    if settings.metrics_port and args.service in SERVICES:
+        # One server on two sockets: the APIs on HTTP_PORT, /metrics alone on
+        # METRICS_PORT (shared/runtime/metrics_port.py keeps them apart).
+        metrics = uvicorn.Config(app, host=settings.http_host, port=settings.metrics_port)
+        server.run(sockets=[config.bind_socket(), metrics.bind_socket()])
+    else:
+        server.run()
     return 0
 
 

@@ -97,6 +97,19 @@ class SignInPolicy(_Strict):
     address_window_minutes: float = Field(15, gt=0)
 
 
+class MailRequestPolicy(_Strict):
+    """Limits on the unauthenticated requests that send an email (verification resend,
+    password reset): per email and per client address in a fixed window; once two links
+    of a kind were sent within ``coalesce_minutes``, further requests send none (a flood
+    cannot push a guardian's valid link out of the ones kept)."""
+
+    max_per_email: int = Field(10, ge=1)
+    #: High enough for many families behind one school or library address.
+    max_per_address: int = Field(100, ge=1)
+    window_minutes: float = Field(60, gt=0)
+    coalesce_minutes: float = Field(5, ge=0)
+
+
 class LinkPolicy(_Strict):
     """Student linking rules."""
 
@@ -338,6 +351,7 @@ class DistrictPolicy(_Strict):
     security_questions: SecurityQuestionPolicy = Field(default_factory=SecurityQuestionPolicy)
     tokens: TokenPolicy = Field(default_factory=TokenPolicy)
     sign_in: SignInPolicy = Field(default_factory=SignInPolicy)
+    mail_requests: MailRequestPolicy = Field(default_factory=MailRequestPolicy)
     links: LinkPolicy = Field(default_factory=LinkPolicy)
     inactivity: InactivityPolicy = Field(default_factory=InactivityPolicy)
     locales: list[LocaleName] = Field(default_factory=lambda: list(ALL_LOCALES))

@@ -26,11 +26,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.contracts.asyncapi_documents import service_document, sis_document
 from shared.contracts.topics import PRODUCERS
+from shared.runtime.body_limit import BodyLimitMiddleware
 from shared.runtime.consumer import Consumers, Handler
 from shared.runtime.http_metrics import HttpMetricsMiddleware
 from shared.runtime.kafka import KafkaPublisher, faststream_security
 from shared.runtime.limits import DEPENDENCY_WAIT_SECONDS
 from shared.runtime.logs import configure_logging, get_logger
+from shared.runtime.metrics_port import MetricsPortSplit
 from shared.runtime.mongo import create_client, ping, service_database
 from shared.runtime.outbox import OutboxRelay, ensure_outbox_index
 from shared.runtime.problems import document_problems, install_problem_handlers, problem
@@ -95,6 +97,7 @@ class ServiceRuntime:
         self._background: list[Step] = []
         self._shutdown: list[Step] = []
         self._routers: list[APIRouter] = []
+        self._larger_bodies: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         #: True once the producer and the consumers have connected to Kafka.
         self.kafka_connected = False
@@ -130,6 +133,11 @@ class ServiceRuntime:
     def include_router(self, router: APIRouter) -> None:
         """Serve ``router``'s routes."""
         self._routers.append(router)
+
+    def allow_larger_body(self, path: str, max_bytes: int) -> None:
+        """Accept bodies up to ``max_bytes`` on ``path`` (every other route keeps
+        ``HTTP_MAX_BODY_BYTES``); the route must authenticate before it reads the body."""
+        self._larger_bodies[path] = max_bytes
 
     def wake_relay(self) -> None:
         """Relay outbox entries now (handlers call it after committing events)."""
@@ -323,6 +331,13 @@ class ServiceRuntime:
 
         app.openapi = openapi_with_problems  # type: ignore[method-assign]
         app.add_middleware(HttpMetricsMiddleware)
+        app.add_middleware(MetricsPortSplit, metrics_port=self.settings.metrics_port)
+        # Added last, so it runs first: an over-size body is refused before anything reads it.
+        app.add_middleware(
+            BodyLimitMiddleware,
+            max_bytes=self.settings.http_max_body_bytes,
+            larger=self._larger_bodies,
+        )
         for router in self._routers:
             app.include_router(router)
         app.include_router(self._ops_router())

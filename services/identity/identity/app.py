@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -33,6 +35,7 @@ log = get_logger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the identity service (no I/O until the app starts)."""
     settings = settings or Settings()
+    waived = settings.check_production()
     policy = settings.load_policy()
     register_messages(MESSAGES)
     runtime = ServiceRuntime(
@@ -43,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Guardian registration, email verification, sign-in, passwords, profile "
         "and account lifecycle.",
     )
+    if waived:  # logged once logging is configured (by the runtime)
+        log.warning("production checks waived", waivers=waived)
     repo = MongoAccounts(runtime.db, on_commit=runtime.wake_relay)
     hasher = Argon2Hasher(
         Argon2Parameters(
@@ -64,9 +69,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.identity_jwt_active_kid,
         production=settings.environment == "production",
     )
+    pending: set[asyncio.Task[None]] = set()
+
+    async def after_answer(work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the HTTP answer (resend and reset look the account up then,
+        so their timing does not depend on it)."""
+
+        async def logged() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("deferred email request failed")
+
+        task = asyncio.create_task(logged())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def finish_pending() -> None:
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+
     service = IdentityService(
-        repo=repo, hasher=hasher, captcha=captcha, tokens=tokens, policy=policy
+        repo=repo, hasher=hasher, captcha=captcha, tokens=tokens, policy=policy,
+        after_answer=after_answer,
     )
+    runtime.on_shutdown(finish_pending)
 
     runtime.outbox(repo.accounts)
     runtime.on_startup(repo.create_indexes)
@@ -86,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     runtime.on_shutdown(close_hasher)
     runtime.include_router(
-        build_router(service, trust_forwarded_for=settings.identity_trust_forwarded_for)
+        build_router(service, trusted_proxy_hops=settings.proxy_hops)
     )
     runtime.include_router(build_keys_router(tokens))
     helpdesk_messages()

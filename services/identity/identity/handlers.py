@@ -8,13 +8,15 @@ table, so concurrent requests and redelivered events apply a change at most once
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from identity.adapters.captcha import CaptchaUnavailable, CaptchaVerifier
+from identity.adapters.captcha import CaptchaUnavailable, CaptchaVerifier, NoCaptcha
 from identity.adapters.jwt_sessions import Claims, InvalidSession, SessionTokens
 from identity.domain.commands import (
     ChangePassword,
@@ -73,6 +75,7 @@ from shared.contracts.events import (
     PasswordResetRequested,
     StudentClaim,
 )
+from shared.runtime.client_address import limit_key
 from shared.runtime.logs import get_logger
 from shared.runtime.policy import DistrictPolicy
 
@@ -82,6 +85,11 @@ PURGE_BATCH = 200
 #: How long a duplicate registration waits for the first one's account to appear.
 OWNER_WAIT_SECONDS = 5.0
 ACCEPTED = {"status": "accepted"}
+#: Links of one kind sent within ``mail_requests.coalesce_minutes`` before further
+#: resend or reset requests send nothing.
+COALESCE_AFTER = 2
+#: How long a reserved password check holds its account's lease if its holder dies.
+ATTEMPT_LEASE_SECONDS = 30
 
 
 class Refusal(Exception):
@@ -102,6 +110,14 @@ class Refusal(Exception):
         self.locale = locale
 
 
+@dataclass
+class _Attempt:
+    """The outcome of a reserved password or answers check (see ``_attempt``)."""
+
+    failed: bool = False
+    reset: bool = False
+
+
 class Hasher(Protocol):
     """Port: argon2id hashing off the event loop."""
 
@@ -120,6 +136,12 @@ class IdentityService:
     tokens: SessionTokens
     policy: DistrictPolicy
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: Runs the lookup-dependent part of resend and reset. The app runs it after the
+    #: answer (a background task), so the answer's timing cannot tell whether the email
+    #: has an account; by default (tests) it is awaited in place.
+    after_answer: Callable[[Coroutine[Any, Any, None]], Awaitable[None]] = field(
+        default=lambda work: work
+    )
 
     def now(self) -> datetime:
         """The current time at MongoDB's precision."""
@@ -240,10 +262,7 @@ class IdentityService:
             acc["status"] not in allowed_from(Action.VERIFY)
         ):
             raise Refusal(400, "token_invalid")
-        self._refuse_if_locked(acc, now)
-        if not await self.hasher.verify(acc.get("password_hash"), cmd.password):
-            await self._count_failure(acc, now)
-            raise ValidationFailed([FieldError("password", "password_incorrect")])
+        await self._require_password(acc, cmd.password, "password", now)
         reactivated = acc["status"] == Status.DISABLED
         event = EmailVerified(
             account_id=acc["_id"], email=acc["email"], verified_at=now,
@@ -255,17 +274,59 @@ class IdentityService:
         log.info("email verified", account_id=acc["_id"], reactivated=reactivated)
         return {"account_id": acc["_id"], "status": str(Status.ACTIVE)}
 
-    async def resend_verification(self, raw_email: str) -> dict[str, str]:
+    async def resend_verification(
+        self, raw_email: str, remote_ip: str = "unknown"
+    ) -> dict[str, str]:
         """A new verification email for an unverified or disabled account; the answer is
-        the same whether or not the account exists."""
+        the same whether or not the account exists, and given before the lookup."""
+        await self._limit_mail_request(raw_email, remote_ip)
+        await self.after_answer(self._resend(raw_email))
+        return ACCEPTED
+
+    async def _resend(self, raw_email: str) -> None:
         acc = await self._find_by_email(raw_email)
         if acc is not None and acc["status"] in (Status.UNVERIFIED, Status.DISABLED):
             reason = "resend" if acc["status"] == Status.UNVERIFIED else "reactivation"
-            await self._send_verification(acc, reason)
-        return ACCEPTED
+            await self._send_verification(acc, reason, coalesce=True)
 
-    async def _send_verification(self, acc: dict[str, Any], reason: str) -> None:
+    async def _limit_mail_request(self, raw_email: str, remote_ip: str) -> None:
+        """Count the request per client address and per email (known or not, the same
+        two writes) before anything else; 429 over either limit."""
         now = self.now()
+        limits = self.policy.mail_requests
+        size = limits.window_minutes * 60
+        window = int(now.timestamp() // size)
+        window_end = datetime.fromtimestamp((window + 1) * size, tz=UTC)
+        by_address = await self.repo.count_mail_request(
+            f"address|{limit_key(remote_ip)}", window, window_end
+        )
+        by_email = await self.repo.count_mail_request(
+            f"email|{normalise_email(raw_email)}", window, window_end
+        )
+        if by_address > limits.max_per_address or by_email > limits.max_per_email:
+            log.warning("security.mail_requests_limited", by_address=by_address,
+                        by_email=by_email)
+            raise self._too_many(window_end, now)
+
+    def _recently_sent(self, records: Any, lifetime: timedelta, now: datetime) -> bool:
+        """Two links of this kind were sent within the policy's coalescing window: a
+        further request sends none (a flood cannot push the guardian's valid links out
+        of the few that are kept)."""
+        coalesce = timedelta(minutes=self.policy.mail_requests.coalesce_minutes)
+        recent = [
+            rec for rec in records or []
+            if rec.get("exp") is not None and _aware(rec["exp"]) - lifetime > now - coalesce
+        ]
+        return len(recent) >= COALESCE_AFTER
+
+    async def _send_verification(
+        self, acc: dict[str, Any], reason: str, *, coalesce: bool = False
+    ) -> None:
+        now = self.now()
+        lifetime = timedelta(hours=self.policy.tokens.verification_hours)
+        if coalesce and self._recently_sent(acc.get("verify_tokens"), lifetime, now):
+            log.info("verification email coalesced", account_id=acc["_id"])
+            return
         token = new_token()
         expires = now + timedelta(hours=self.policy.tokens.verification_hours)
         event = EmailVerificationRequested(
@@ -286,16 +347,36 @@ class IdentityService:
         now = self.now()
         limits = self.policy.sign_in
         window, window_end = address_window(now, limits)
-        if await self.repo.address_failures(remote_ip, window) >= limits.max_failures_per_address:
+        remote_ip = limit_key(remote_ip)  # IPv6 by /64
+        # Reserve, then decide: the attempt is counted against the address (and the
+        # account) before the password is checked, so a burst cannot all pass a check
+        # made before any of its failures were recorded.
+        if await self.repo.reserve_address(remote_ip, window, window_end) > (
+            limits.max_failures_per_address
+        ):
+            await self.repo.release_address(remote_ip, window)
             raise self._too_many(window_end, now)
-        acc = await self._find_by_email(cmd.email)
-        if acc is not None:
-            self._refuse_if_locked(acc, now)
-        ok = await self.hasher.verify(acc.get("password_hash") if acc else None, cmd.password)
+        failed = False
+        try:
+            past_lock = await self._solved_captcha(cmd.captcha_token, remote_ip)
+            acc = await self._find_by_email(cmd.email)
+            if acc is None:
+                # An unknown email is counted and locked exactly like an account, so the
+                # lockout does not tell which emails have one.
+                ghost = await self._ghost(cmd.email)
+                async with self._attempt(ghost, now, ghost=True, past_lock=past_lock) as attempt:
+                    ok = await self.hasher.verify(None, cmd.password)
+                    attempt.failed = True
+            else:
+                async with self._attempt(acc, now, past_lock=past_lock) as attempt:
+                    ok = await self.hasher.verify(acc.get("password_hash"), cmd.password)
+                    attempt.failed = not ok
+                    attempt.reset = ok
+            failed = not ok
+        finally:
+            if not failed:
+                await self.repo.release_address(remote_ip, window)
         if not ok:
-            await self.repo.add_address_failure(remote_ip, window, window_end)
-            if acc is not None:
-                await self._count_failure(acc, now)
             raise Refusal(401, "invalid_credentials")
         assert acc is not None
         locale = acc.get("locale")
@@ -311,7 +392,7 @@ class IdentityService:
         new_hash = await self.hasher.hash(cmd.password) if self.hasher.needs_rehash(old_hash) else None
         tz = self.policy.tz
         emit = should_emit_signed_in(acc.get("last_signin_event_day"), now, tz)
-        if emit or new_hash or acc.get("failed_signins") or acc.get("locked_until"):
+        if emit or new_hash:
             events = [AccountSignedIn(account_id=acc["_id"], at=now)] if emit else []
             await self.repo.signed_in(
                 acc["_id"], now, day_of(now, tz), events, new_hash=new_hash, old_hash=old_hash
@@ -331,20 +412,82 @@ class IdentityService:
     def _refuse_if_locked(self, acc: dict[str, Any], now: datetime) -> None:
         until = acc.get("locked_until")
         if until is not None and until > now:
+            if self.captcha_configured:
+                # The owner is never locked out: a solved captcha lets the next try in.
+                seconds = retry_after_seconds(until, now)
+                raise Refusal(429, "captcha_required", headers={"Retry-After": str(seconds)})
             raise self._too_many(until, now)
+
+    @property
+    def captcha_configured(self) -> bool:
+        """A real captcha provider is configured (not ``none``)."""
+        return not isinstance(self.captcha, NoCaptcha)
+
+    async def _solved_captcha(self, token: str | None, remote_ip: str) -> bool:
+        if not token or not self.captcha_configured:
+            return False
+        try:
+            return await self.captcha.verify(token, remote_ip)
+        except CaptchaUnavailable:
+            return False
 
     def _too_many(self, until: datetime, now: datetime) -> Refusal:
         seconds = retry_after_seconds(until, now)
         return Refusal(429, "too_many_attempts", params={"minutes": max(1, (seconds + 59) // 60)},
                        headers={"Retry-After": str(seconds)})
 
-    async def _count_failure(self, acc: dict[str, Any], now: datetime) -> None:
-        failures = await self.repo.record_failure(acc["_id"])
+    @asynccontextmanager
+    async def _attempt(
+        self, acc: dict[str, Any], now: datetime, *, ghost: bool = False, past_lock: bool = False
+    ) -> AsyncIterator[_Attempt]:
+        """Reserve one password (or answers) check on ``acc`` before making it.
+
+        At most one check per account is in flight (a lease that expires after
+        ``ATTEMPT_LEASE_SECONDS`` if its holder dies), and it is counted as a failure in
+        advance, so no burst evaluates more than the lockout allows. Refused with 429
+        when the account is locked or another check holds the lease. The body sets
+        ``failed`` (the count stays; at the threshold the account locks) or ``reset``
+        (a sign-in: the count and lockout clear); otherwise the count is given back.
+        ``ghost``: ``acc`` stands for an unknown email (see ``_ghost``). ``past_lock``: a
+        solved captcha came with a sign-in, so a locked account is checked anyway (still
+        one at a time and counted: a further failure extends the lock).
+        """
+        if not past_lock:
+            self._refuse_if_locked(acc, now)
+        lease_id = uuid.uuid4().hex
+        lease_until = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
+        failures = await self.repo.reserve_attempt(
+            acc["_id"], lease_id, now, lease_until, ghost=ghost, ignore_lock=past_lock
+        )
+        if failures is None:
+            fresh = await (self.repo.ghost(acc["_id"]) if ghost else self.repo.by_id(acc["_id"]))
+            fresh = fresh or acc
+            self._refuse_if_locked(fresh, now)
+            raise Refusal(429, "too_many_attempts", params={"minutes": 1},
+                          headers={"Retry-After": "1"})
+        attempt = _Attempt()
+        try:
+            yield attempt
+        except BaseException:
+            await self.repo.end_attempt(acc["_id"], lease_id, failed=False, ghost=ghost)
+            raise
+        if not attempt.failed:
+            await self.repo.end_attempt(
+                acc["_id"], lease_id, failed=False, reset=attempt.reset, ghost=ghost
+            )
+            return
         until = lockout_until(failures, self.policy.sign_in, now)
-        if until is not None:
-            await self.repo.lock(acc["_id"], until)
+        await self.repo.end_attempt(
+            acc["_id"], lease_id, failed=True, locked_until=until, ghost=ghost
+        )
+        if until is not None and not ghost:
             log.warning("account locked after failed sign-ins", account_id=acc["_id"],
                         failures=failures)
+
+    async def _ghost(self, raw: str) -> dict[str, Any]:
+        """The failure record of an unknown email (only a digest of it is stored)."""
+        key = "ghost|" + hashlib.sha256(normalise_email(raw).encode()).hexdigest()[:32]
+        return await self.repo.ghost(key) or {"_id": key}
 
     async def _find_by_email(self, raw: str) -> dict[str, Any] | None:
         email = normalise_email(raw)
@@ -396,7 +539,6 @@ class IdentityService:
     async def change_password(self, acc: dict[str, Any], cmd: ChangePassword) -> dict[str, str]:
         """Current + new password; other sessions end and a fresh token is returned."""
         now = self.now()
-        self._refuse_if_locked(acc, now)
         await self._require_password(acc, cmd.current_password, "current_password", now)
         errors = password_errors(
             cmd.new_password, self.policy,
@@ -425,7 +567,6 @@ class IdentityService:
     ) -> dict[str, Any]:
         """New answers to the security questions, confirmed with the current password."""
         now = self.now()
-        self._refuse_if_locked(acc, now)
         errors: list[FieldError] = []
         pairs = check_answers(cmd.security_answers, self.policy.security_questions, errors)
         if not errors and not pairs:
@@ -442,25 +583,35 @@ class IdentityService:
     async def _require_password(
         self, acc: dict[str, Any], password: str, name: str, now: datetime
     ) -> None:
-        if not await self.hasher.verify(acc.get("password_hash"), password):
-            await self._count_failure(acc, now)
+        async with self._attempt(acc, now) as attempt:
+            attempt.failed = not await self.hasher.verify(acc.get("password_hash"), password)
+        if attempt.failed:
             raise ValidationFailed([FieldError(name, "password_incorrect")])
 
     # --- password reset -----------------------------------------------------------
 
-    async def request_reset(self, raw_email: str) -> dict[str, str]:
-        """A reset email for an existing account; the same answer otherwise."""
+    async def request_reset(self, raw_email: str, remote_ip: str = "unknown") -> dict[str, str]:
+        """A reset email for an existing account; the same answer otherwise, given
+        before the lookup."""
+        await self._limit_mail_request(raw_email, remote_ip)
+        await self.after_answer(self._reset(raw_email))
+        return ACCEPTED
+
+    async def _reset(self, raw_email: str) -> None:
         acc = await self._find_by_email(raw_email)
         if acc is not None and acc["status"] != Status.DELETED:
             now = self.now()
+            lifetime = timedelta(minutes=self.policy.tokens.reset_minutes)
+            if self._recently_sent(acc.get("reset_tokens"), lifetime, now):
+                log.info("reset email coalesced", account_id=acc["_id"])
+                return
             token = new_token()
-            expires = now + timedelta(minutes=self.policy.tokens.reset_minutes)
+            expires = now + lifetime
             event = PasswordResetRequested(
                 account_id=acc["_id"], email=acc["email"], locale=acc.get("locale", "en"),
                 token=token, expires_at=expires, first_name=acc.get("first_name"),
             )
             await self.repo.add_reset_token(acc["_id"], hash_token(token), expires, [event], now)
-        return ACCEPTED
 
     async def confirm_reset(self, cmd: ConfirmReset) -> dict[str, str]:
         """Set a new password with a reset token (and the security answers when the
@@ -489,11 +640,15 @@ class IdentityService:
                 pairs = check_answers(cmd.security_answers, questions, errors)
         if errors:
             raise ValidationFailed(errors)
-        if check_answers_needed and not await self.hasher.verify(
-            acc["answers_hash"], answers_secret(pairs)
-        ):
-            await self._count_failure(acc, now)
-            raise ValidationFailed([FieldError("security_answers", "security_answers_incorrect")])
+        if check_answers_needed:
+            async with self._attempt(acc, now) as attempt:
+                attempt.failed = not await self.hasher.verify(
+                    acc["answers_hash"], answers_secret(pairs)
+                )
+            if attempt.failed:
+                raise ValidationFailed(
+                    [FieldError("security_answers", "security_answers_incorrect")]
+                )
         new_hash = await self.hasher.hash(cmd.new_password)
         event = PasswordChanged(
             account_id=acc["_id"], changed_at=now, via="reset", email=acc["email"],

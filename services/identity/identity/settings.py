@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from shared.runtime.staff_tokens import StaffAuthSettings
 
@@ -24,7 +24,8 @@ class Settings(StaffAuthSettings):
     #: The kid that signs new tokens (the others still verify during a rotation).
     identity_jwt_active_kid: str | None = None
 
-    captcha_provider: Literal["none", "turnstile", "hcaptcha", "recaptcha"] = "none"
+    #: ``altcha``: self-hosted proof of work; CAPTCHA_SECRET is then its HMAC key.
+    captcha_provider: Literal["none", "turnstile", "hcaptcha", "recaptcha", "altcha"] = "none"
     captcha_secret: SecretStr | None = None
     #: Override of the provider's siteverify URL (a proxy, or a test double).
     captcha_verify_url: str | None = None
@@ -40,9 +41,25 @@ class Settings(StaffAuthSettings):
     #: How often never-verified accounts are purged (seconds), and the first delay.
     identity_purge_interval_seconds: float = 3600.0
     identity_purge_first_delay_seconds: float = 30.0
-    #: Use the first ``X-Forwarded-For`` address as the client address (behind a proxy
-    #: that sets it); otherwise the peer address.
+    #: Proxies in front of identity that append to ``X-Forwarded-For`` (the ingress or
+    #: Gateway: 1). The client address, which the per-address limits count, is that many
+    #: entries from the right; 0 (the default): the connection's peer address.
+    identity_trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
+    #: Deprecated: ``true`` means ``IDENTITY_TRUSTED_PROXY_HOPS=1``.
     identity_trust_forwarded_for: bool = False
+
+    @property
+    def proxy_hops(self) -> int:
+        """The trusted proxy hops, the deprecated switch included."""
+        if self.identity_trusted_proxy_hops == 0 and self.identity_trust_forwarded_for:
+            return 1
+        return self.identity_trusted_proxy_hops
+
+    def production_problems(self) -> dict[str, str]:
+        problems = super().production_problems()
+        if self.captcha_provider == "none":
+            problems["captcha"] = "CAPTCHA_PROVIDER=none leaves registration without a captcha"
+        return problems
 
     @model_validator(mode="after")
     def _production_floor(self) -> Settings:

@@ -69,6 +69,11 @@ class FakeAccounts:
         self.claims: dict[str, str] = {}
         self.outbox: list[Event] = []
         self.addresses: dict[tuple[str, int], int] = {}
+        self.mail_requests: dict[tuple[str, int], int] = {}
+        self.ghosts: dict[str, dict[str, Any]] = {}
+
+    async def ghost(self, key: str) -> dict[str, Any] | None:
+        return self.ghosts.get(key)
 
     # events ---------------------------------------------------------------------
     def published(self, type_: str | None = None) -> list[Event]:
@@ -152,13 +157,37 @@ class FakeAccounts:
             doc.pop(name, None)
         return self._commit(doc, events)
 
-    async def record_failure(self, account_id: str) -> int:
-        doc = self.docs[account_id]
+    async def reserve_attempt(self, account_id: str, lease_id: str, now: datetime,
+                              lease_until: datetime, *, ghost: bool = False,
+                              ignore_lock: bool = False) -> int | None:
+        doc = self.ghosts.setdefault(account_id, {"_id": account_id}) if ghost else (
+            self.docs.get(account_id))
+        if doc is None:
+            return None
+        locked, lease = doc.get("locked_until"), doc.get("attempt_lease")
+        if (not ignore_lock and locked is not None and locked > now) or (
+            lease and lease["until"] > now
+        ):
+            return None
         doc["failed_signins"] = doc.get("failed_signins", 0) + 1
+        doc["attempt_lease"] = {"id": lease_id, "until": lease_until}
         return int(doc["failed_signins"])
 
-    async def lock(self, account_id: str, until: datetime) -> None:
-        self.docs[account_id]["locked_until"] = until
+    async def end_attempt(self, account_id: str, lease_id: str, *, failed: bool,
+                          locked_until: datetime | None = None, reset: bool = False,
+                          ghost: bool = False) -> None:
+        doc = (self.ghosts if ghost else self.docs).get(account_id)
+        if doc is None or (doc.get("attempt_lease") or {}).get("id") != lease_id:
+            return
+        doc.pop("attempt_lease")
+        if failed:
+            if locked_until is not None:
+                doc["locked_until"] = locked_until
+        elif reset:
+            doc["failed_signins"] = 0
+            doc.pop("locked_until", None)
+        else:
+            doc["failed_signins"] -= 1
 
     async def signed_in(self, account_id: str, now: datetime, day: str, events: Sequence[Event],
                         new_hash: str | None = None, old_hash: str | None = None) -> bool:
@@ -188,6 +217,7 @@ class FakeAccounts:
         if doc is None or doc["status"] != Status.ACTIVE or doc["password_hash"] != old_hash:
             return False
         doc.update(password_hash=new_hash, session_epoch=epoch)
+        doc.pop("reset_tokens", None)
         return self._commit(doc, events)
 
     async def set_answers(self, account_id: str, answers_hash: str, question_ids: list[str],
@@ -257,8 +287,17 @@ class FakeAccounts:
     async def address_failures(self, address: str, window: int) -> int:
         return self.addresses.get((address, window), 0)
 
-    async def add_address_failure(self, address: str, window: int, expires_at: datetime) -> None:
+    async def reserve_address(self, address: str, window: int, expires_at: datetime) -> int:
         self.addresses[(address, window)] = self.addresses.get((address, window), 0) + 1
+        return self.addresses[(address, window)]
+
+    async def release_address(self, address: str, window: int) -> None:
+        if self.addresses.get((address, window), 0) > 0:
+            self.addresses[(address, window)] -= 1
+
+    async def count_mail_request(self, key: str, window: int, expires_at: datetime) -> int:
+        self.mail_requests[(key, window)] = self.mail_requests.get((key, window), 0) + 1
+        return self.mail_requests[(key, window)]
 
     async def forget_expired_addresses(self, now: datetime) -> int:
         return 0

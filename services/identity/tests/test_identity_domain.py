@@ -40,6 +40,7 @@ from identity.domain.model import (
 )
 from identity.domain.normalise import (
     domain_is_forbidden,
+    is_valid_name,
     normalise_answer,
     normalise_email,
     phone_digits,
@@ -325,3 +326,28 @@ def test_every_message_and_question_exists_in_all_six_languages() -> None:
     for qid, texts in QUESTIONS.items():
         assert set(texts) == set(SUPPORTED_LOCALES), qid
     assert questions_in("zz")[0]["text"] == QUESTIONS["first_pet"]["en"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Jenny", "Nguyễn Thị", "O'Brien", "Mary-Jane", "J. R.", "محمد", "Jean‐Baptiste", "St. John"],
+)
+def test_names_of_people_are_accepted(name: str) -> None:
+    assert is_valid_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "https://evil.example/reset",
+        "Win a prize at evil.com",
+        "www.example.org",
+        "Jenny2",
+        "Jenny: call 555",
+        "J" * 51,
+        "...",
+        "a/b",
+    ],
+)
+def test_urls_digits_and_long_text_are_not_names(name: str) -> None:
+    assert not is_valid_name(name)

@@ -32,6 +32,7 @@ def build_deps(store: MongoStore, settings: Settings, wake: object = None) -> De
         codes=store.codes,
         legacy=store.legacy,
         attempts=store.attempts,
+        restrictions=store.restrictions,
         policy=settings.load_policy(),
         roster_batch_size=settings.roster_batch_size,
     )
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, deps.policy.staff, settings.jwt_leeway_seconds
     )
     runtime.include_router(build_router(deps, settings, guardian_tokens, staff_tokens))
+    # The multipart envelope around the zip takes a few hundred bytes more than the file.
+    runtime.allow_larger_body("/v1/roster/imports", settings.roster_max_upload_bytes + 64 * 1024)
     app = runtime.http_app()
     install_linking_problems(app)
     app.state.deps = deps

@@ -13,7 +13,8 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -25,6 +26,7 @@ from linking.domain.errors import (
     ActivationCodeInvalid,
     ActivationCodeNotFound,
     ActivationCodeUsed,
+    AttemptInProgress,
     ConcurrentUpdate,
     Forbidden,
     LinkingError,
@@ -65,8 +67,10 @@ from linking.ports import (
     LegacyCredentialRepository,
     LinkRepository,
     QueueFilter,
+    RestrictionRepository,
     RosterEntry,
     RosterRepository,
+    StudentRestriction,
 )
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
@@ -112,6 +116,7 @@ class Deps:
     codes: ActivationCodeRepository
     legacy: LegacyCredentialRepository
     attempts: AttemptCounter
+    restrictions: RestrictionRepository
     policy: DistrictPolicy
     clock: Callable[[], datetime] = utcnow
     wake: Callable[[], None] = lambda: None
@@ -302,12 +307,46 @@ def _next_midnight(now: datetime) -> datetime:
     return start + timedelta(days=1)
 
 
-async def _check_attempts(deps: Deps, account_id: str, now: datetime) -> None:
-    limit = deps.policy.links.max_failed_matches_per_day
-    if await deps.attempts.count(account_id, _day(now)) >= limit:
-        retry = max(1, int((_next_midnight(now) - now).total_seconds()))
-        log.warning("security.link_attempts_exceeded", account_id=account_id, limit=limit)
-        raise TooManyAttempts(retry)
+#: How long a link attempt holds its account's lease if the pod checking it dies.
+ATTEMPT_LEASE_SECONDS = 30
+
+
+@dataclass
+class _Attempt:
+    """A reserved link attempt: ``failed`` keeps its reservation as a failure."""
+
+    failed: bool = False
+
+
+@asynccontextmanager
+async def _reserved_attempt(deps: Deps, account_id: str, now: datetime) -> AsyncIterator[_Attempt]:
+    """Reserve, then decide: one attempt per account at a time (a lease), counted as a
+    failure before the student details, the code or the legacy password are checked, so
+    no burst checks more than the daily limit. The count is given back unless the body
+    marks the attempt failed."""
+    lease_id = uuid.uuid4().hex
+    lease_until = now + timedelta(seconds=ATTEMPT_LEASE_SECONDS)
+    if not await deps.attempts.acquire_lease(account_id, lease_id, now, lease_until):
+        raise AttemptInProgress()
+    try:
+        limit = deps.policy.links.max_failed_matches_per_day
+        key = uuid.uuid4().hex
+        expire_at = _next_midnight(now) + timedelta(days=1)
+        if not await deps.attempts.reserve(account_id, _day(now), key, expire_at, limit):
+            retry = max(1, int((_next_midnight(now) - now).total_seconds()))
+            log.warning("security.link_attempts_exceeded", account_id=account_id, limit=limit)
+            raise TooManyAttempts(retry)
+        attempt = _Attempt()
+        try:
+            yield attempt
+        except (StudentNotMatched, ActivationCodeInvalid):
+            attempt.failed = True
+            raise
+        finally:
+            if not attempt.failed:
+                await deps.attempts.release(account_id, _day(now), key)
+    finally:
+        await deps.attempts.release_lease(account_id, lease_id)
 
 
 async def _record_failure(
@@ -441,8 +480,19 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
     if projection is None or projection.deleted:
         raise AccountUnavailable()
     account_id = guardian.account_id
-    await _check_attempts(deps, account_id, now)
+    async with _reserved_attempt(deps, account_id, now) as attempt:
+        return await _request_link(deps, cmd, account_id, projection, attempt, now)
 
+
+async def _request_link(
+    deps: Deps,
+    cmd: RequestLink,
+    account_id: str,
+    projection: Any,
+    attempt: _Attempt,
+    now: datetime,
+) -> Link:
+    method = cmd.method
     entry = await deps.roster.get(cmd.school_id, cmd.student_id)
     matched = details_match(
         last_name_key=entry.last_name_key if entry else "\x00",
@@ -452,8 +502,11 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
         required_fields=deps.policy.links.required_student_fields,
     )
     if entry is None or not entry.active or not matched:
-        await _record_failure(deps, account_id, now)
         log.info("link.match_failed", account_id=account_id, method=str(method))
+        if method == LinkMethod.ACTIVATION_CODE:
+            # The same answer as a wrong code: a junk code must not tell whether the
+            # student details match.
+            raise ActivationCodeInvalid()
         raise StudentNotMatched()
 
     existing = await deps.links.find_live(account_id, entry.school_id, entry.student_id)
@@ -462,7 +515,7 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
     if existing is not None and existing.status == LinkStatus.APPROVED:
         return existing
 
-    authorised_by = await _authorisation(deps, cmd, entry, account_id, now)
+    authorised_by = await _authorisation(deps, cmd, entry, account_id, attempt, now)
     if existing is not None:  # pending: credentials may approve it now
         if authorised_by is None:
             return existing
@@ -523,10 +576,22 @@ async def request_link(deps: Deps, guardian: GuardianIdentity, cmd: RequestLink)
 
 
 async def _authorisation(
-    deps: Deps, cmd: RequestLink, entry: RosterEntry, account_id: str, now: datetime
+    deps: Deps,
+    cmd: RequestLink,
+    entry: RosterEntry,
+    account_id: str,
+    attempt: _Attempt,
+    now: datetime,
 ) -> str | None:
     """Who authorises an immediate approval (the code's issuer, or the legacy portal);
-    None for an in-person request or wrong legacy credentials."""
+    None for an in-person request or wrong legacy credentials, and for a student under
+    restriction after a revocation (staff review every request; no code is consumed and
+    no password is checked)."""
+    if cmd.method != LinkMethod.IN_PERSON and await deps.restrictions.get(
+        id_key(entry.school_id), id_key(entry.student_id)
+    ):
+        log.info("link.restricted_student", account_id=account_id, method=str(cmd.method))
+        return None
     if cmd.method == LinkMethod.ACTIVATION_CODE:
         assert cmd.activation_code is not None
         code: ActivationCode | None = None
@@ -539,7 +604,6 @@ async def _authorisation(
                 at=now,
             )
         if code is None:
-            await _record_failure(deps, account_id, now)
             log.info("link.activation_code_rejected", account_id=account_id)
             raise ActivationCodeInvalid()
         log.info("activation_code.used", code_id=code.code_id, account_id=account_id)
@@ -549,9 +613,18 @@ async def _authorisation(
         ok = await _legacy_credentials_ok(
             deps, cmd.legacy_username, cmd.legacy_password or "", entry
         )
-        if ok:
+        if ok and await deps.legacy.claim_use(
+            legacy_rules.username_key(cmd.legacy_username),
+            entry.school_id,
+            entry.student_id,
+            account_id,
+            now,
+        ):
             return SYSTEM_LEGACY_CREDENTIALS
-        await _record_failure(deps, account_id, now)
+        if ok:  # right, but another account already used them for this student
+            log.warning("link.legacy_credentials_reused", account_id=account_id)
+            return None
+        attempt.failed = True  # the request goes on as an in-person one
         log.info("link.legacy_credentials_rejected", account_id=account_id)
     return None
 
@@ -561,7 +634,13 @@ async def _legacy_credentials_ok(
 ) -> bool:
     credential = await deps.legacy.get(legacy_rules.username_key(username))
     if credential is None:
-        await asyncio.to_thread(legacy_rules.verify_against_dummy, password)
+        # As costly as a real check: against a hash imported with the real ones (the
+        # same scheme and rounds), so timing does not tell which usernames exist.
+        reference = await deps.legacy.reference_hash()
+        if reference is None:
+            await asyncio.to_thread(legacy_rules.verify_against_dummy, password)
+        else:
+            await asyncio.to_thread(legacy_rules.verify_password, password, reference)
         return False
     ok = await asyncio.to_thread(legacy_rules.verify_password, password, credential.password_hash)
     return ok and (id_key(entry.school_id), id_key(entry.student_id)) in credential.students
@@ -625,6 +704,7 @@ class QueueItem:
     link: Link
     guardian: Guardian | None
     days_left: int | None
+    restriction: StudentRestriction | None = None
 
 
 @dataclass
@@ -704,10 +784,18 @@ async def school_queue(
     more = len(links) > limit
     links = links[:limit]
     guardians = await deps.guardians.get_many({link.account_id for link in links})
+    restrictions = await deps.restrictions.get_many(
+        {(id_key(link.school_id), id_key(link.student_id)) for link in links}
+    )
     now = deps.clock()
     page = QueuePage(
         items=[
-            QueueItem(link, guardians.get(link.account_id), link.days_left(now, deps.policy.tz))
+            QueueItem(
+                link,
+                guardians.get(link.account_id),
+                link.days_left(now, deps.policy.tz),
+                restrictions.get((id_key(link.school_id), id_key(link.student_id))),
+            )
             for link in links
         ]
     )
@@ -800,7 +888,37 @@ async def revoke_link(
 
     link = await _apply(deps, link, revoke)
     log.info("link.revoked", link_id=link_id, staff_id=staff.staff_id, school_id=link.school_id)
+    await restrict_student(deps, link, by=staff.staff_id, at=now)
     return StaffDecision(link, guardian)
+
+
+async def restrict_student(deps: Deps, link: Link, *, by: str, at: datetime) -> None:
+    """After a revocation, no instant approval for the student: codes and legacy
+    credentials go to staff review until the school lifts the restriction, and the
+    student's unused codes are revoked (a revoked custody cannot come back through a
+    second account)."""
+    await deps.restrictions.restrict(
+        id_key(link.school_id), id_key(link.student_id), by=by, at=at, link_id=link.link_id
+    )
+    revoked = await deps.codes.revoke_unused_for_student(
+        link.school_id, link.student_id, by=by, at=at
+    )
+    log.warning(
+        "security.student_restricted",
+        link_id=link.link_id,
+        school_id=link.school_id,
+        codes_revoked=revoked,
+    )
+
+
+async def lift_restriction(
+    deps: Deps, staff: StaffIdentity, school_id: str, student_id: str
+) -> bool:
+    """Staff of the school end a student's restriction; False if there was none."""
+    _authorise(staff, school_id, "lift_restriction", student_id=student_id)
+    lifted = await deps.restrictions.lift(id_key(school_id), id_key(student_id))
+    log.info("restriction.lifted", school_id=school_id, staff_id=staff.staff_id, lifted=lifted)
+    return lifted
 
 
 async def issue_activation_code(

@@ -41,6 +41,14 @@ GUARDIAN_MESSAGES: dict[str, dict[str, str]] = {
         "xiriir dugsiga.",
         "ht": "Twòp tantativ ki pa reyisi jodi a. Eseye ankò demen oswa kontakte lekòl la.",
     },
+    "attempt-in-progress": {
+        "en": "Your previous request is still being checked. Try again in a moment.",
+        "es": "Su solicitud anterior todavía se está revisando. Vuelva a intentarlo en breve.",
+        "vi": "Yêu cầu trước của bạn vẫn đang được kiểm tra. Vui lòng thử lại sau giây lát.",
+        "ar": "لا يزال طلبك السابق قيد التحقق. حاول مرة أخرى بعد قليل.",
+        "so": "Codsigaagii hore weli waa la hubinayaa. Isku day mar kale wax yar kadib.",
+        "ht": "Nou toujou ap verifye demann ou te fè anvan an. Eseye ankò nan yon ti moman.",
+    },
     "activation-code-invalid": {
         "en": "This activation code is not valid. Check it, or ask the school for a new code.",
         "es": "Este código de activación no es válido. Verifíquelo o pida un código nuevo a la "
@@ -140,6 +148,7 @@ STAFF_MESSAGES: dict[str, dict[str, str]] = {
         "ni lo ha solicitado.",
     },
     "student-not-found": {"en": "No active student with this id at this school."},
+    "restriction-not-found": {"en": "This student is not under restriction."},
     "activation-code-not-found": {"en": "No such activation code for this student."},
     "activation-code-used": {
         "en": "This activation code was already used; revoke the link instead."

@@ -205,12 +205,55 @@ class ActivationCodeRepository(Protocol):
 
     async def for_student(self, school_id: str, student_id: str) -> list[ActivationCode]: ...
 
+    async def revoke_unused_for_student(
+        self, school_id: str, student_id: str, *, by: str, at: datetime
+    ) -> int:
+        """Revoke every unused, unrevoked code of the student; how many were revoked."""
+
 
 class LegacyCredentialRepository(Protocol):
     async def get(self, username_key: str) -> LegacyCredential | None: ...
 
     async def upsert_many(self, rows: Sequence[Mapping[str, Any]], at: datetime) -> None:
         """``rows``: username_key, username, password_hash, students [(school, student)]."""
+
+    async def reference_hash(self) -> str | None:
+        """One stored password hash (any), to make an unknown username cost as much as a
+        known one; None when nothing was imported."""
+
+    async def claim_use(
+        self, username_key: str, school_id: str, student_id: str, account_id: str, at: datetime
+    ) -> bool:
+        """Record that ``account_id`` used the credentials for the student: True the
+        first time (and again for the same account), False once another account used
+        them for that student (they are single-use per student)."""
+
+
+@dataclass(frozen=True)
+class StudentRestriction:
+    """A student whose instant-approval methods go to staff review (after a revocation)."""
+
+    school_id: str
+    student_id: str
+    since: datetime
+    by: str
+    link_id: str | None = None
+
+
+class RestrictionRepository(Protocol):
+    async def restrict(
+        self, school_id: str, student_id: str, *, by: str, at: datetime, link_id: str | None
+    ) -> None:
+        """Put the student (keys as stored on links) under restriction (idempotent)."""
+
+    async def get(self, school_id: str, student_id: str) -> StudentRestriction | None: ...
+
+    async def get_many(
+        self, students: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], StudentRestriction]: ...
+
+    async def lift(self, school_id: str, student_id: str) -> bool:
+        """End the restriction; False if there was none."""
 
 
 class AttemptCounter(Protocol):
@@ -219,3 +262,21 @@ class AttemptCounter(Protocol):
 
     async def record(self, account_id: str, day: str, key: str, expire_at: datetime) -> int:
         """Record one failed attempt (idempotent per ``key``); the new count."""
+
+    async def reserve(
+        self, account_id: str, day: str, key: str, expire_at: datetime, limit: int
+    ) -> bool:
+        """Record an attempt under ``key`` as failed before checking it, atomically, only
+        if the day's count stays within ``limit``; False (nothing held) otherwise."""
+
+    async def release(self, account_id: str, day: str, key: str) -> None:
+        """Take back the reservation ``key`` (the attempt did not fail)."""
+
+    async def acquire_lease(
+        self, account_id: str, lease_id: str, now: datetime, until: datetime
+    ) -> bool:
+        """Hold the account's single attempt lease until ``until`` (False while another
+        unexpired lease holds it)."""
+
+    async def release_lease(self, account_id: str, lease_id: str) -> None:
+        """Give the lease ``lease_id`` back."""

@@ -13,7 +13,13 @@ from linking.domain.matching import id_key, name_key, student_doc_id
 from linking.domain.model import Link, LinkStatus
 from linking.domain.roster import RosterStudent, StoredStudent
 from linking.handlers import Deps
-from linking.ports import ActivationCode, LegacyCredential, QueueFilter, RosterEntry
+from linking.ports import (
+    ActivationCode,
+    LegacyCredential,
+    QueueFilter,
+    RosterEntry,
+    StudentRestriction,
+)
 
 from shared.contracts.events import (
     AccountCreated,
@@ -358,6 +364,19 @@ class FakeCodes:
                 return stored.code
         return None
 
+    async def revoke_unused_for_student(
+        self, school_id: str, student_id: str, *, by: str, at: datetime
+    ) -> int:
+        revoked = 0
+        for stored in self.codes.values():
+            c = stored.code
+            if (c.school_id, c.student_id) == (school_id, student_id) and (
+                c.revoked_at is None and c.used_at is None
+            ):
+                stored.code = replace(c, revoked_at=at)
+                revoked += 1
+        return revoked
+
     async def revoke(
         self, code_id: str, *, school_id: str, student_id: str, by: str, at: datetime
     ) -> ActivationCode | None:
@@ -382,9 +401,19 @@ class FakeCodes:
 class FakeLegacy:
     def __init__(self) -> None:
         self.docs: dict[str, LegacyCredential] = {}
+        self.uses: dict[tuple[str, str, str], str] = {}
 
     async def get(self, username_key: str) -> LegacyCredential | None:
         return self.docs.get(username_key)
+
+    async def reference_hash(self) -> str | None:
+        return next((c.password_hash for c in self.docs.values()), None)
+
+    async def claim_use(
+        self, username_key: str, school_id: str, student_id: str, account_id: str, at: datetime
+    ) -> bool:
+        used_by = self.uses.setdefault((username_key, school_id, student_id), account_id)
+        return used_by == account_id
 
     async def upsert_many(self, rows: Sequence[Mapping[str, Any]], at: datetime) -> None:
         for row in rows:
@@ -396,9 +425,33 @@ class FakeLegacy:
             )
 
 
+class FakeRestrictions:
+    def __init__(self) -> None:
+        self.docs: dict[tuple[str, str], StudentRestriction] = {}
+
+    async def restrict(
+        self, school_id: str, student_id: str, *, by: str, at: datetime, link_id: str | None
+    ) -> None:
+        self.docs.setdefault(
+            (school_id, student_id), StudentRestriction(school_id, student_id, at, by, link_id)
+        )
+
+    async def get(self, school_id: str, student_id: str) -> StudentRestriction | None:
+        return self.docs.get((school_id, student_id))
+
+    async def get_many(
+        self, students: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], StudentRestriction]:
+        return {s: self.docs[s] for s in students if s in self.docs}
+
+    async def lift(self, school_id: str, student_id: str) -> bool:
+        return self.docs.pop((school_id, student_id), None) is not None
+
+
 class FakeAttempts:
     def __init__(self) -> None:
         self.keys: dict[tuple[str, str], set[str]] = {}
+        self.leases: dict[str, tuple[str, datetime]] = {}
 
     async def count(self, account_id: str, day: str) -> int:
         return len(self.keys.get((account_id, day), set()))
@@ -407,6 +460,30 @@ class FakeAttempts:
         bucket = self.keys.setdefault((account_id, day), set())
         bucket.add(key)
         return len(bucket)
+
+    async def reserve(
+        self, account_id: str, day: str, key: str, expire_at: datetime, limit: int
+    ) -> bool:
+        if await self.record(account_id, day, key, expire_at) <= limit:
+            return True
+        await self.release(account_id, day, key)
+        return False
+
+    async def release(self, account_id: str, day: str, key: str) -> None:
+        self.keys.get((account_id, day), set()).discard(key)
+
+    async def acquire_lease(
+        self, account_id: str, lease_id: str, now: datetime, until: datetime
+    ) -> bool:
+        held = self.leases.get(account_id)
+        if held is not None and held[1] > now:
+            return False
+        self.leases[account_id] = (lease_id, until)
+        return True
+
+    async def release_lease(self, account_id: str, lease_id: str) -> None:
+        if self.leases.get(account_id, ("",))[0] == lease_id:
+            del self.leases[account_id]
 
 
 @dataclass
@@ -427,6 +504,7 @@ class World:
     codes: FakeCodes
     legacy: FakeLegacy
     attempts: FakeAttempts
+    restrictions: FakeRestrictions
     clock: Clock
     deps: Deps
     wakes: list[int]
@@ -436,6 +514,7 @@ def make_world(policy: DistrictPolicy | None = None, **link_policy: Any) -> Worl
     guardians = FakeGuardians()
     links, roster = FakeLinks(guardians), FakeRoster()
     codes, legacy, attempts = FakeCodes(), FakeLegacy(), FakeAttempts()
+    restrictions = FakeRestrictions()
     clock = Clock()
     wakes: list[int] = []
     if policy is None:
@@ -449,12 +528,15 @@ def make_world(policy: DistrictPolicy | None = None, **link_policy: Any) -> Worl
         codes=codes,
         legacy=legacy,
         attempts=attempts,
+        restrictions=restrictions,
         policy=policy,
         clock=clock,
         wake=lambda: wakes.append(1),
         roster_batch_size=3,
     )
-    return World(links, roster, guardians, codes, legacy, attempts, clock, deps, wakes)
+    return World(
+        links, roster, guardians, codes, legacy, attempts, restrictions, clock, deps, wakes
+    )
 
 
 __all__ = ["World", "make_world", "name_key"]

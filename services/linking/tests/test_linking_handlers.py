@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from linking.domain.errors import (
     AccountUnavailable,
     ActivationCodeInvalid,
     ActivationCodeUsed,
+    AttemptInProgress,
     Forbidden,
     LinkNotFound,
     LinkNotPending,
@@ -600,3 +602,181 @@ async def test_bad_roster_changes_nothing(world: World) -> None:
         )
     assert info.value.extra["rejections"]
     assert world.roster.docs == before and world.roster.writes == world.roster.inserts == 0
+
+
+# --- reserve, then decide (issue 15, item 1) ------------------------------------------
+
+
+async def test_a_parallel_burst_of_legacy_passwords_checks_no_more_than_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = make_world(max_failed_matches_per_day=3)
+    w.roster.add("0123", "90966666", "Stu", "Peña", "2015-04-02")
+    await _legacy(w)
+    checked: list[str] = []
+    real = legacy.verify_password
+
+    def counting(password: str, encoded: str) -> bool:
+        checked.append(password)
+        return real(password, encoded)
+
+    monkeypatch.setattr(handlers.legacy_rules, "verify_password", counting)
+
+    async def attempt(i: int) -> object:
+        try:
+            return await handlers.request_link(
+                w.deps,
+                guardian(),
+                RequestLink(
+                    "0123",
+                    "90966666",
+                    "Pena",
+                    legacy_username="jdenny",
+                    legacy_password=f"guess{i}",
+                ),
+            )
+        except TooManyAttempts as refused:  # AttemptInProgress is one too
+            return refused
+
+    for _ in range(5):  # bursts, one after another, each of 40 parallel guesses
+        await asyncio.gather(*(attempt(i) for i in range(40)))
+    assert 1 <= len(checked) <= 3
+    assert sum(len(k) for k in w.attempts.keys.values()) <= 3
+    assert not w.attempts.leases  # every lease was given back
+    assert not w.links.of_type("LinkApproved")
+
+
+async def test_an_attempt_that_succeeds_gives_its_reservation_back(world: World) -> None:
+    w = make_world(max_failed_matches_per_day=1)
+    w.roster.docs.update(world.roster.docs)
+    for _ in range(3):
+        await handlers.request_link(w.deps, guardian(), RequestLink("0123", "90966666", "Pena"))
+    assert sum(len(k) for k in w.attempts.keys.values()) == 0
+    with pytest.raises(StudentNotMatched):
+        await handlers.request_link(w.deps, guardian(), RequestLink("0123", "90966666", "x"))
+    with pytest.raises(TooManyAttempts):
+        await handlers.request_link(w.deps, guardian(), RequestLink("0123", "90966666", "Pena"))
+
+
+async def test_one_link_attempt_in_flight_per_account(world: World) -> None:
+    lease = await world.attempts.acquire_lease(
+        "acct-1", "other", world.clock.now, world.clock.now + timedelta(seconds=30)
+    )
+    assert lease
+    with pytest.raises(AttemptInProgress):
+        await handlers.request_link(world.deps, guardian(), RequestLink("0123", "90966666", "Pena"))
+    await handlers.request_link(
+        world.deps, guardian("acct-2"), RequestLink("0123", "90966666", "Pena")
+    )
+    world.clock.now += timedelta(seconds=31)  # a dead holder's lease runs out
+    await handlers.request_link(world.deps, guardian(), RequestLink("0123", "90966666", "Pena"))
+
+
+# --- a revoked custody stays revoked (issue 15, item 2) -------------------------------
+
+
+async def test_revocation_restricts_the_student_for_every_other_account(world: World) -> None:
+    await _legacy(world)
+    old_code, _ = await handlers.issue_activation_code(world.deps, STAFF, "0123", "90966666")
+    link_id = await _pending(world)
+    await handlers.approve_link(world.deps, STAFF, link_id, id_document_type="state_id")
+    await handlers.revoke_link(world.deps, STAFF, link_id, reason="custody order")
+    assert world.restrictions.docs  # the student is restricted
+    assert all(c.code.revoked_at is not None for c in world.codes.codes.values())
+    approvals = len(world.links.of_type("LinkApproved"))
+
+    world.guardians.verified("acct-2")
+    by_legacy = await handlers.request_link(
+        world.deps,
+        guardian("acct-2"),
+        RequestLink(
+            "0123", "90966666", "Pena", legacy_username="jdenny", legacy_password="OnCourse!1"
+        ),
+    )
+    assert by_legacy.status == LinkStatus.PENDING
+    world.guardians.verified("acct-3")
+    by_old_code = await handlers.request_link(
+        world.deps,
+        guardian("acct-3"),
+        RequestLink("0123", "90966666", "Pena", activation_code=old_code),
+    )
+    assert by_old_code.status == LinkStatus.PENDING
+    new_code, _ = await handlers.issue_activation_code(world.deps, STAFF, "0123", "90966666")
+    world.guardians.verified("acct-4")
+    by_new_code = await handlers.request_link(
+        world.deps,
+        guardian("acct-4"),
+        RequestLink("0123", "90966666", "Pena", activation_code=new_code),
+    )
+    assert by_new_code.status == LinkStatus.PENDING
+    assert len(world.links.of_type("LinkApproved")) == approvals  # no new approval
+
+    page = await handlers.school_queue(world.deps, STAFF, "0123")
+    assert page.items and all(item.restriction is not None for item in page.items)
+
+    # the school lifts the restriction: the unused new code approves again
+    assert await handlers.lift_restriction(world.deps, STAFF, "0123", "90966666")
+    with pytest.raises(Forbidden):
+        await handlers.lift_restriction(world.deps, OTHER_STAFF, "0123", "90966666")
+    assert not await handlers.lift_restriction(world.deps, STAFF, "0123", "90966666")
+    lifted = await handlers.request_link(
+        world.deps,
+        guardian("acct-4"),
+        RequestLink("0123", "90966666", "Pena", activation_code=new_code),
+    )
+    assert lifted.status == LinkStatus.APPROVED
+
+
+async def test_legacy_credentials_are_single_use_per_student(world: World) -> None:
+    await _legacy(world)
+    right = {"legacy_username": "jdenny", "legacy_password": "OnCourse!1"}
+    for account in ("acct-1", "acct-2"):
+        world.guardians.verified(account)
+    first = await handlers.request_link(
+        world.deps, guardian("acct-1"), RequestLink("0123", "90966666", "Pena", **right)
+    )
+    second = await handlers.request_link(
+        world.deps, guardian("acct-2"), RequestLink("0123", "90966666", "Pena", **right)
+    )
+    assert first.status == LinkStatus.APPROVED
+    assert second.status == LinkStatus.PENDING
+    assert world.legacy.uses == {("jdenny", "0123", "90966666"): "acct-1"}
+    # not a guessed password: the second account's attempt is not counted as a failure
+    assert sum(len(k) for k in world.attempts.keys.values()) == 0
+
+
+# --- small leaks (issue 15, item 8) ---------------------------------------------------
+
+
+async def test_a_junk_code_does_not_tell_whether_the_student_details_match(world: World) -> None:
+    answers = []
+    for last_name in ("Pena", "Wrong"):  # right and wrong details, the same junk code
+        with pytest.raises(ActivationCodeInvalid) as info:
+            await handlers.request_link(
+                world.deps,
+                guardian(),
+                RequestLink("0123", "90966666", last_name, activation_code="ABCD-EFGH-JKMN"),
+            )
+        answers.append((type(info.value), info.value.status, info.value.detail))
+    assert answers[0] == answers[1]
+
+
+async def test_an_unknown_legacy_username_costs_a_real_hash_check(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _legacy(world)
+    checked: list[str] = []
+    real = legacy.verify_password
+
+    def recording(password: str, encoded: str) -> bool:
+        checked.append(encoded)
+        return real(password, encoded)
+
+    monkeypatch.setattr(handlers.legacy_rules, "verify_password", recording)
+    await handlers.request_link(
+        world.deps,
+        guardian(),
+        RequestLink("0123", "90966666", "Pena", legacy_username="nobody", legacy_password="x"),
+    )
+    (stored,) = [c.password_hash for c in world.legacy.docs.values()]
+    assert checked == [stored]  # the same scheme and rounds as the imported credentials

@@ -310,6 +310,15 @@ async def test_staff_routes(client: httpx.AsyncClient, keys: Any, world: World) 
         f"/v1/links/{link['link_id']}/revoke", headers=s, json={"reason": "custody"}
     )
     assert r.json()["status"] == "revoked"
+    revoked = (await client.get("/v1/schools/0123/link-requests?status=revoked", headers=s)).json()
+    assert revoked["items"][0]["student_restricted"] is True
+    assert revoked["items"][0]["restricted_since"]
+    lift = "/v1/schools/0123/students/90966666/restriction"
+    _is_problem(await client.delete(lift, headers=other), 403)
+    assert (await client.delete(lift, headers=s)).status_code == 204
+    _is_problem(await client.delete(lift, headers=s), 404)
+    revoked = (await client.get("/v1/schools/0123/link-requests?status=revoked", headers=s)).json()
+    assert revoked["items"][0]["student_restricted"] is False
 
 
 async def test_forged_staff_token_is_401(client: httpx.AsyncClient, keys: Any) -> None:
@@ -659,3 +668,21 @@ async def test_the_queue_takes_method_days_left_and_a_search(
     assert await ids(method="activation_code") == []
     _is_problem(await client.get(url, headers=s, params={"method": "bogus"}), 422)
     _is_problem(await client.get(url, headers=s, params={"max_days_left": -1}), 422)
+
+
+async def test_roster_upload_is_authenticated_before_its_body_is_read(
+    client: httpx.AsyncClient, keys: Any
+) -> None:
+    pulled = 0
+
+    async def body() -> Any:
+        nonlocal pulled
+        for _ in range(100):
+            pulled += 1
+            yield b"x" * 1000
+
+    headers = {"content-type": "multipart/form-data; boundary=b0undary"}
+    _is_problem(await client.post("/v1/roster/imports", headers=headers, content=body()), 401)
+    staff = {"Authorization": f"Bearer {staff_token(keys, ['0777'])}", **headers}
+    _is_problem(await client.post("/v1/roster/imports", headers=staff, content=body()), 403)
+    assert pulled == 0

@@ -17,6 +17,7 @@ from notifier.handlers import Dependencies
 from notifier.rendering import Renderer
 from notifier.sender import Sender
 from notifier.settings import Settings
+from shared.runtime.logs import get_logger
 from shared.runtime.service import ServiceRuntime
 
 __all__ = ["Settings", "create_app"]
@@ -27,15 +28,23 @@ DESCRIPTION = (
 )
 
 
+log = get_logger(__name__)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the notifier service (no I/O until the app starts)."""
     settings = settings or Settings()
+    waived = settings.check_production()
     runtime = ServiceRuntime(settings, title="Notifier service", description=DESCRIPTION)
+    if waived:
+        log.warning("production checks waived", waivers=waived)
     policy = settings.load_policy()
     settings.check_timezone(policy.time_zone)
     renderer = Renderer(policy, portal_url=settings.portal_public_url)
     notifications = MongoNotifications(
-        runtime.db["notifications"], retention=timedelta(days=settings.notifier_retention_days)
+        runtime.db["notifications"],
+        retention=timedelta(days=settings.notifier_retention_days),
+        recipient_days=runtime.db["recipient_days"],
     )
     recipients = MongoRecipients(runtime.db["recipients"])
     mailer = SmtpMailer(
@@ -70,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy=policy,
         portal_url=settings.portal_public_url,
         wake_sender=sender.wake,
+        daily_cap=settings.notifier_unsolicited_per_recipient_per_day,
     )
     consumers.register(runtime, deps)
     runtime.include_router(templates_router(renderer))

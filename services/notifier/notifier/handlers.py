@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from notifier.domain.catalog import mail_requests
-from notifier.domain.model import Notification
-from notifier.domain.preferences import RecipientUpdate, decide
+from notifier.domain.model import UNSOLICITED, Notification, SkipReason, notification_id
+from notifier.domain.preferences import Decision, RecipientUpdate, decide
 from notifier.ports import NotificationStore, RecipientStore
 from notifier.rendering import Renderer
 from notifier.sender import NOTIFICATIONS, utcnow
@@ -38,6 +39,9 @@ class Dependencies:
     portal_url: str
     wake_sender: Callable[[], None] = lambda: None
     clock: Callable[[], datetime] = field(default=utcnow)
+    #: Most unsolicited mails (verification, reset, duplicate registration) one address
+    #: receives per UTC day; 0: no cap.
+    daily_cap: int = 0
 
 
 async def record_notifications(envelope: Envelope, deps: Dependencies) -> list[Notification]:
@@ -53,6 +57,8 @@ async def record_notifications(envelope: Envelope, deps: Dependencies) -> list[N
     queued = False
     for request in requests:
         decision = decide(request.template, request.to, recipient)
+        if decision.send and request.to and await _over_daily_cap(deps, envelope, request, now):
+            decision = Decision(False, SkipReason.DAILY_CAP)
         if decision.send and request.to:
             name = request.name or (recipient.first_name if recipient else None)
             mail = deps.renderer.render(request.template, request.locale, request.data, name=name)
@@ -102,6 +108,28 @@ async def record_notifications(envelope: Envelope, deps: Dependencies) -> list[N
     if queued:
         deps.wake_sender()
     return recorded
+
+
+async def _over_daily_cap(
+    deps: Dependencies, envelope: Envelope, request: Any, now: datetime
+) -> bool:
+    """Count an unsolicited mail against its recipient's day; True over the cap."""
+    if not deps.daily_cap or request.template not in UNSOLICITED:
+        return False
+    count = await deps.notifications.count_for_recipient(
+        request.to,
+        now.astimezone(UTC).date().isoformat(),
+        notification_id(envelope.id, request.template),
+    )
+    if count <= deps.daily_cap:
+        return False
+    log.warning(
+        "security.daily_cap_reached",
+        template=str(request.template),
+        account_id=request.account_id,
+        cap=deps.daily_cap,
+    )
+    return True
 
 
 async def update_recipient(envelope: Envelope, deps: Dependencies) -> bool:

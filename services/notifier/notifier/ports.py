@@ -102,6 +102,11 @@ class NotificationStore(Protocol):
         ones. Returns how many were touched."""
         ...
 
+    async def count_for_recipient(self, to: str, day: str, notification_id: str) -> int:
+        """Count ``notification_id`` among the unsolicited mails to ``to`` on ``day``
+        (idempotent per id); the day's count, this one included."""
+        ...
+
 
 class RecipientStore(Protocol):
     """``notifier.recipients``: the preferences projection."""

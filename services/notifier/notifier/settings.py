@@ -43,8 +43,21 @@ class Settings(ServiceSettings):
     #: deadline is computed in). If set, it must name the same zone or the notifier refuses
     #: to start, so that an email never prints another day than the timer fires on.
     notifier_timezone: str | None = None
+    #: Most mails anyone can trigger by typing an address (verification, password reset,
+    #: duplicate registration) sent to one recipient per UTC day; more are recorded as
+    #: skipped (``daily_cap``). 0 turns the cap off.
+    notifier_unsolicited_per_recipient_per_day: int = Field(default=10, ge=0)
     #: Days a finished notification is kept (de-duplication window), then deleted (TTL).
     notifier_retention_days: float = Field(default=30.0, gt=0)
+
+    def production_problems(self) -> dict[str, str]:
+        problems = super().production_problems()
+        if self.smtp_username and not (self.smtp_starttls or self.smtp_use_tls):
+            problems["smtp-plaintext-login"] = (
+                "SMTP_USERNAME is set without SMTP_STARTTLS or SMTP_USE_TLS: the relay "
+                "password would cross the network in clear"
+            )
+        return problems
 
     def check_timezone(self, policy_zone: str) -> None:
         """Refuse a ``NOTIFIER_TIMEZONE`` that disagrees with the policy's ``time_zone``."""

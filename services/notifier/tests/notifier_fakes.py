@@ -19,6 +19,12 @@ class FakeNotifications:
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
         self.adds = 0
+        self.recipient_days: dict[tuple[str, str], set[str]] = {}
+
+    async def count_for_recipient(self, to: str, day: str, notification_id: str) -> int:
+        ids = self.recipient_days.setdefault((to.strip().lower(), day), set())
+        ids.add(notification_id)
+        return len(ids)
 
     async def add(self, notification: Notification) -> bool:
         self.adds += 1

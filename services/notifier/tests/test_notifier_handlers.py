@@ -154,3 +154,26 @@ def test_templates_cover_every_mail_topic() -> None:
     kinds = {type(e).topic for e in every_mail_event()}
     assert kinds == set(MAIL_TOPICS)
     assert len(Template) == len(MAIL_TOPICS)
+
+
+async def test_unsolicited_mail_is_capped_per_recipient_and_day(deps: Dependencies) -> None:
+    deps.daily_cap = 3
+    reset = every_mail_event()[3]
+    assert isinstance(reset, ev.PasswordResetRequested)
+    statuses = []
+    for _ in range(5):
+        (n,) = await handlers.record_notifications(envelope(reset), deps)
+        statuses.append((n.status, n.skip_reason))
+    assert statuses[:3] == [(Status.QUEUED, None)] * 3
+    assert statuses[3:] == [(Status.SKIPPED, SkipReason.DAILY_CAP)] * 2
+    # a redelivery is not counted twice, and mail the guardian asked for is not capped
+    env = envelope(reset, "evt-again")
+    deps.daily_cap = 6
+    (first,) = await handlers.record_notifications(env, deps)
+    (again,) = await handlers.record_notifications(env, deps)
+    assert first.status is Status.QUEUED and again.status is Status.QUEUED
+    assert [len(ids) for ids in deps.notifications.recipient_days.values()] == [6]
+    approved = [e for e in every_mail_event() if isinstance(e, ev.LinkApproved)]
+    for _ in range(3):
+        (n,) = await handlers.record_notifications(envelope(approved[0]), deps)
+        assert n.status is Status.QUEUED

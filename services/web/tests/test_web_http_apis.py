@@ -28,6 +28,15 @@ async def test_sign_in_passes_the_guardian_address_and_language() -> None:
     assert request.headers["accept-language"] == "es"
 
 
+async def test_resend_and_reset_pass_the_guardian_address() -> None:
+    seen: list[httpx.Request] = []
+    api = HttpIdentityApi(recording(httpx.Response(202, json={"status": "accepted"}), seen))
+    await api.resend_verification("a@example.net", "en", client="203.0.113.9")
+    await api.request_password_reset("a@example.net", "en", client="2001:db8::1")
+    assert [r.url.path for r in seen] == ["/v1/email-verifications/resend", "/v1/password-resets"]
+    assert [r.headers["x-forwarded-for"] for r in seen] == ["203.0.113.9", "2001:db8::1"]
+
+
 async def test_problem_details_are_read_field_by_field() -> None:
     problem = {
         "type": "https://guardian-portal.dev/problems/validation",

@@ -141,6 +141,13 @@ def test_bad_input_is_a_clear_answer_never_a_500(client: TestClient) -> None:
     )
     assert client.post("/sign-in", content=b"x" * 70_000,
                        headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 413  # fmt: skip
+
+    def chunks() -> Any:
+        yield from (b"x" * 1000 for _ in range(100))
+
+    streamed = client.post("/sign-in", content=chunks(),
+                           headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert streamed.status_code == 413 and streamed.headers["x-frame-options"] == "DENY"
     assert client.get("/register/nope").status_code == 404
     assert client.get("/verify-email?token=" + "x" * 500).status_code == 400
 
@@ -334,12 +341,13 @@ def test_the_forwarded_address_is_passed_on_only_when_trusted(
         return await original(email, password, client=client, locale=locale)
 
     identity.sign_in = spy  # type: ignore[method-assign]
-    for trusted in (False, True):
-        c = make_client(identity, linking, web_trust_forwarded_for=trusted)
+    for hops in (0, 1, 2):
+        c = make_client(identity, linking, web_trusted_proxy_hops=hops)
         token = csrf_of(c.get("/sign-in").text)
         c.post("/sign-in", data={"csrf_token": token, "email": "a@b.c", "password": "x"},
-               headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"})  # fmt: skip
-    assert seen == ["testclient", "203.0.113.7"]
+               headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7, 10.0.0.1"})  # fmt: skip
+    # counted from the right: the forged left entry is never taken
+    assert seen == ["testclient", "10.0.0.1", "203.0.113.7"]
 
 
 def test_password_change_keeps_this_session_with_the_new_token(

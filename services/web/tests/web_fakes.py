@@ -65,7 +65,9 @@ class FakeIdentity:
         self.accounts[email]["status"] = "active"
         return ApiAnswer(200, {"account_id": "a-1", "status": "active"})
 
-    async def resend_verification(self, email: str, locale: str) -> ApiAnswer:
+    async def resend_verification(
+        self, email: str, locale: str, *, client: str | None = None
+    ) -> ApiAnswer:
         self.resends.append(email)
         return ApiAnswer(202, {"status": "accepted"})
 
@@ -116,7 +118,9 @@ class FakeIdentity:
         self.sessions[fresh] = email
         return ApiAnswer(200, {"access_token": fresh, "expires_at": "2030-01-02T10:15:00Z"})
 
-    async def request_password_reset(self, email: str, locale: str) -> ApiAnswer:
+    async def request_password_reset(
+        self, email: str, locale: str, *, client: str | None = None
+    ) -> ApiAnswer:
         self.resets.append(email)
         if email in self.accounts:
             self.reset_tokens[secrets.token_urlsafe(8)] = email

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
+from shared.runtime.body_limit import BodyLimitMiddleware
 from shared.runtime.logs import configure_logging, get_logger
 from shared.runtime.tracing import configure_tracing, redact_request_span
 from web.adapters.http_apis import HttpIdentityApi, HttpLinkingApi, HttpStaffApi
@@ -93,7 +94,7 @@ def create_app(
         ),
         templates=templates(),
         cookie_secure=settings.cookie_secure,
-        trust_forwarded_for=settings.web_trust_forwarded_for,
+        trusted_proxy_hops=settings.proxy_hops,
     )
 
     @asynccontextmanager
@@ -141,6 +142,9 @@ def create_app(
         name="static",
     )
     production = settings.environment == "production"
+    # A body sent without Content-Length (chunked) is counted as it streams: cut off with
+    # 413 once past the limit, before the form parser holds it.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
 
     @app.middleware("http")
     async def security_headers(

@@ -29,9 +29,12 @@ class Settings(ServiceSettings):
     web_cookie_secure: bool | None = None
     #: A wizard draft is kept this long after the guardian's last page.
     web_draft_idle_minutes: float = Field(default=120.0, gt=0)
-    #: Take the guardian's address from the first X-Forwarded-For hop (only behind a proxy
-    #: that sets it, such as the ingress controller); it is passed on to identity, whose
-    #: sign-in limits count per address.
+    #: Proxies in front of the web front end that append to X-Forwarded-For (the ingress
+    #: controller: 1). The guardian's address is that many entries from the right (the
+    #: left end is whatever the client wrote); 0: the connection's peer address. It is
+    #: passed on to identity, whose sign-in limits count per address.
+    web_trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
+    #: Deprecated: ``true`` means ``WEB_TRUSTED_PROXY_HOPS=1``.
     web_trust_forwarded_for: bool = False
     #: Most sessions (drafts and signed-in) kept in memory at once; the oldest go first.
     web_max_sessions: int = Field(default=50_000, ge=100)
@@ -95,6 +98,13 @@ class Settings(ServiceSettings):
             self.staff_oidc_client_id or LOCAL_OIDC_AUDIENCE,
             secret.get_secret_value() if secret else LOCAL_CONSOLE_SECRET,
         )
+
+    @property
+    def proxy_hops(self) -> int:
+        """The trusted proxy hops, the deprecated switch included."""
+        if self.web_trusted_proxy_hops == 0 and self.web_trust_forwarded_for:
+            return 1
+        return self.web_trusted_proxy_hops
 
     @property
     def cookie_secure(self) -> bool:

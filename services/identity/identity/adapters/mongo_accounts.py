@@ -9,14 +9,15 @@ email. (A unique index on ``accounts.email`` released with ``$unset`` would do o
 but the local MongoDB-protocol server keeps a document's old unique keys until the
 document itself is deleted; the claim collection is correct on both.)
 
-Also ``identity.signin_addresses``: per client address failure counters (fixed windows).
+Also ``identity.signin_addresses``: per client address failure counters (fixed windows),
+and the resend/reset request counters per address and per email (``mail|...``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DeleteOne, ReturnDocument, UpdateOne
@@ -37,7 +38,7 @@ TOKENS_KEPT = 5
 PERSONAL_FIELDS = (
     "email", "first_name", "last_name", "locale", "phones", "secondary_email", "address",
     "password_hash", "answers_hash", "security_question_ids", "notification_preferences",
-    "verify_tokens", "reset_tokens", "failed_signins", "locked_until",
+    "verify_tokens", "reset_tokens", "failed_signins", "locked_until", "attempt_lease",
     "last_signin_event_day", "verified_at", "disabled_at", "last_activity_at", "created_at",
     "updated_at", "session_epoch", "password_changed_at",
 )
@@ -56,6 +57,7 @@ class MongoAccounts:
         self.accounts: AsyncCollection[dict[str, Any]] = db["accounts"]
         self.addresses: AsyncCollection[dict[str, Any]] = db["signin_addresses"]
         self.claims: AsyncCollection[dict[str, Any]] = db["email_claims"]
+        self.ghosts: AsyncCollection[dict[str, Any]] = db["signin_ghosts"]
         self._on_commit = on_commit
 
     async def create_indexes(self) -> None:
@@ -71,6 +73,7 @@ class MongoAccounts:
             [("status", ASCENDING), ("created_at", ASCENDING)], name="status_created"
         )
         await self.addresses.create_index([("expires_at", ASCENDING)], name="expires")
+        await self.ghosts.create_index("expire_at", expireAfterSeconds=0, name="ttl")
 
     # --- writes with events -------------------------------------------------------
 
@@ -147,17 +150,60 @@ class MongoAccounts:
             events, now,
         )
 
-    async def record_failure(self, account_id: str) -> int:
-        """Count one more failed sign-in; the new count."""
-        doc = await self.accounts.find_one_and_update(
-            {"_id": account_id}, {"$inc": {"failed_signins": 1}},
-            projection={"failed_signins": 1}, return_document=ReturnDocument.AFTER,
-        )
-        return int((doc or {}).get("failed_signins", 0))
+    async def reserve_attempt(
+        self, account_id: str, lease_id: str, now: datetime, lease_until: datetime,
+        *, ghost: bool = False, ignore_lock: bool = False,
+    ) -> int | None:
+        """Reserve a password (or answers) check before it is made: in one conditional
+        update, only if the account is not locked and no other check holds its lease,
+        count the attempt as a failure in advance and take the lease. Returns the new
+        failure count, or None when locked or busy (nothing was reserved). ``ghost``: the
+        same on ``signin_ghosts``, the failure records of unknown emails (created here)."""
+        free = [
+            {"$or": [{"attempt_lease": {"$exists": False}}, {"attempt_lease": None},
+                     {"attempt_lease.until": {"$lte": now}}]},
+        ]
+        if not ignore_lock:  # (a solved captcha lets a locked account be tried)
+            free.append({"$or": [{"locked_until": {"$exists": False}}, {"locked_until": None},
+                                 {"locked_until": {"$lte": now}}]})
+        update: dict[str, Any] = {
+            "$inc": {"failed_signins": 1},
+            "$set": {"attempt_lease": {"id": lease_id, "until": lease_until}},
+        }
+        if ghost:  # forgotten a day after its last attempt (the longest lockout)
+            update["$set"]["expire_at"] = now + timedelta(days=1)
+        try:
+            doc = await (self.ghosts if ghost else self.accounts).find_one_and_update(
+                {"_id": account_id, "$and": free}, update, upsert=ghost,
+                projection={"failed_signins": 1}, return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return None  # a ghost that exists but is locked or busy: the insert collided
+        return None if doc is None else int(doc.get("failed_signins", 0))
 
-    async def lock(self, account_id: str, until: datetime) -> None:
-        """Refuse sign-ins until ``until``."""
-        await self.accounts.update_one({"_id": account_id}, {"$set": {"locked_until": until}})
+    async def end_attempt(
+        self, account_id: str, lease_id: str, *, failed: bool, locked_until: datetime | None = None,
+        reset: bool = False, ghost: bool = False,
+    ) -> None:
+        """Release the lease of a reserved attempt. A failed one keeps its count (and locks
+        the account until ``locked_until`` when given); a successful one gives its count
+        back, or clears the count and any lockout with ``reset`` (a sign-in)."""
+        update: dict[str, Any] = {"$unset": {"attempt_lease": ""}}
+        if failed:
+            if locked_until is not None:
+                update["$set"] = {"locked_until": locked_until}
+        elif reset:
+            update["$set"] = {"failed_signins": 0}
+            update["$unset"]["locked_until"] = ""
+        else:
+            update["$inc"] = {"failed_signins": -1}
+        await (self.ghosts if ghost else self.accounts).update_one(
+            {"_id": account_id, "attempt_lease.id": lease_id}, update
+        )
+
+    async def ghost(self, key: str) -> dict[str, Any] | None:
+        """The failure record of an unknown email (see :meth:`reserve_attempt`)."""
+        return await self.ghosts.find_one({"_id": key})
 
     async def signed_in(
         self, account_id: str, now: datetime, day: str, events: Sequence[Event],
@@ -199,11 +245,12 @@ class MongoAccounts:
         events: Sequence[Event],
     ) -> bool:
         """Replace the password (only if it is still ``old_hash``) and move the session
-        epoch to ``epoch`` (other sessions end)."""
+        epoch to ``epoch`` (other sessions end); outstanding reset links end too."""
         return await self._update(
             {"_id": account_id, "status": str(Status.ACTIVE), "password_hash": old_hash},
             {"$set": {"password_hash": new_hash, "session_epoch": epoch,
-                      "password_changed_at": now, "updated_at": now}},
+                      "password_changed_at": now, "updated_at": now},
+             "$unset": {"reset_tokens": ""}},
             events, now,
         )
 
@@ -324,22 +371,50 @@ class MongoAccounts:
         return hashlib.sha256(address.encode()).hexdigest()[:32] + f"|{window}"
 
     async def address_failures(self, address: str, window: int) -> int:
-        """Failed sign-ins from ``address`` in the window."""
+        """Failed (and reserved) sign-ins from ``address`` in the window."""
         doc = await self.addresses.find_one({"_id": self._address_key(address, window)})
         return int((doc or {}).get("failures", 0))
 
-    async def add_address_failure(self, address: str, window: int, expires_at: datetime) -> None:
-        """Count one failed sign-in from ``address`` in the window."""
+    async def reserve_address(self, address: str, window: int, expires_at: datetime) -> int:
+        """Count one sign-in from ``address`` in the window as a failure in advance; the
+        new count (the caller gives it back with :meth:`release_address` unless the
+        attempt fails)."""
         key = self._address_key(address, window)
         for _ in range(3):
             try:
-                await self.addresses.update_one(
+                doc = await self.addresses.find_one_and_update(
                     {"_id": key}, {"$inc": {"failures": 1}, "$set": {"expires_at": expires_at}},
-                    upsert=True,
+                    upsert=True, projection={"failures": 1}, return_document=ReturnDocument.AFTER,
                 )
-                return
+                return int((doc or {}).get("failures", 1))
             except DuplicateKeyError:
-                continue  # two first failures raced on the upsert; the retry increments
+                continue  # two first attempts raced on the upsert; the retry increments
+        raise RuntimeError("address counter upsert kept colliding")
+
+    async def release_address(self, address: str, window: int) -> None:
+        """Give back a reservation of :meth:`reserve_address` (the attempt did not fail)."""
+        await self.addresses.update_one(
+            {"_id": self._address_key(address, window), "failures": {"$gt": 0}},
+            {"$inc": {"failures": -1}},
+        )
+
+    async def count_mail_request(self, key: str, window: int, expires_at: datetime) -> int:
+        """Count one resend or reset request under ``key`` (``address|...`` or
+        ``email|...``, stored as a digest) in the window; the new count."""
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        doc_id = f"mail|{digest}|{window}"
+        for _ in range(3):
+            try:
+                doc = await self.addresses.find_one_and_update(
+                    {"_id": doc_id},
+                    {"$inc": {"requests": 1}, "$set": {"expires_at": expires_at}},
+                    upsert=True, projection={"requests": 1},
+                    return_document=ReturnDocument.AFTER,
+                )
+                return int((doc or {}).get("requests", 1))
+            except DuplicateKeyError:
+                continue  # two first requests raced on the upsert; the retry increments
+        raise RuntimeError("mail request counter upsert kept colliding")
 
     async def forget_expired_addresses(self, now: datetime) -> int:
         """Remove finished windows."""

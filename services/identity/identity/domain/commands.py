@@ -141,6 +141,10 @@ class SignIn(Command):
 
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
+    #: A solved captcha: with a captcha provider configured, it lets the password be
+    #: checked while the account is locked (the answer was ``captcha_required``), so a
+    #: lockout never keeps the owner out.
+    captcha_token: str | None = Field(None, max_length=4096)
 
 
 class UpdateProfile(Command):

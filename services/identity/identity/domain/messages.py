@@ -321,6 +321,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "so": "Isku dayo badan. Fadlan isku day mar kale {minutes} daqiiqo kadib.",
         "ht": "Twòp tantativ. Tanpri eseye ankò nan {minutes} minit.",
     },
+    "captcha_required": {
+        "en": "Too many attempts. Complete the check that you are a person, then try again.",
+        "es": "Demasiados intentos. Complete la verificación de que es una persona y vuelva "
+        "a intentarlo.",
+        "vi": "Quá nhiều lần thử. Hãy hoàn tất bước xác minh bạn là người thật, rồi thử lại.",
+        "ar": "محاولات كثيرة جدًا. أكمل التحقق من أنك شخص حقيقي، ثم حاول مرة أخرى.",
+        "so": "Isku dayo badan. Dhammaystir hubinta inaad tahay qof, kadibna isku day mar kale.",
+        "ht": "Twòp tantativ. Fini verifikasyon ki montre ou se yon moun, epi eseye ankò.",
+    },
     "email_not_verified": {
         "en": "Please verify your email address first: open the link in the email we sent you. "
         "You can ask for a new email if you cannot find it.",

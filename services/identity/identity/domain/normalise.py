@@ -62,10 +62,24 @@ def normalise_name(raw: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFC", raw)).strip()
 
 
+#: Longest name kept (first or last): names are put into emails sent to any address.
+MAX_NAME_LENGTH = 50
+#: Punctuation a person's name may hold besides letters, marks and spaces.
+_NAME_PUNCTUATION = frozenset("'’‘-‐.,")
+#: Something a mail client would turn into a link (``evil.com``, ``www.x.io``).
+_DOMAIN_LIKE = re.compile(r"\w\.\w{2,}")
+
+
 def is_valid_name(name: str) -> bool:
-    """At least one letter, no control characters or markup characters."""
-    if not name or _CONTROL.search(name) or any(c in name for c in "<>{}[]\\|@#$%^*=_~`"):
+    """A person's name: letters (any script, with their marks), spaces and the
+    punctuation of names (apostrophes, hyphens, periods, commas), at least one letter,
+    at most :data:`MAX_NAME_LENGTH` characters, nothing that reads as a web address."""
+    if not name or len(name) > MAX_NAME_LENGTH or _DOMAIN_LIKE.search(name):
         return False
+    for c in name:
+        kind = unicodedata.category(c)
+        if not (kind[0] in "LM" or c == " " or c in _NAME_PUNCTUATION):
+            return False
     return any(c.isalpha() for c in name)
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from identity.domain.commands import (
     ChangePassword,
@@ -25,6 +26,7 @@ from identity.domain.commands import (
 from identity.domain.questions import questions_in
 from identity.domain.validation import ValidationFailed
 from identity.handlers import IdentityService, Refusal, profile_view
+from shared.runtime.client_address import forwarded_client
 from shared.runtime.problems import (
     field_error,
     message,
@@ -126,6 +128,7 @@ _TYPES = {
     "token_invalid": "token-invalid",
     "invalid_credentials": "invalid-credentials",
     "too_many_attempts": "too-many-attempts",
+    "captcha_required": "captcha-required",
     "email_not_verified": "email-not-verified",
     "account_disabled": "account-disabled",
     "session_invalid": "session-invalid",
@@ -163,17 +166,17 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def client_address(request: Request, trust_forwarded_for: bool) -> str:
-    """The caller's address (first ``X-Forwarded-For`` hop only behind a trusted proxy)."""
-    if trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return request.client.host if request.client else "unknown"
+def client_address(request: Request, trusted_proxy_hops: int) -> str:
+    """The caller's address: counted from the right of ``X-Forwarded-For`` past the
+    trusted proxies, or the peer address when none is trusted."""
+    return forwarded_client(
+        request.headers.get("x-forwarded-for"),
+        request.client.host if request.client else None,
+        trusted_proxy_hops,
+    )
 
 
-def build_router(service: IdentityService, *, trust_forwarded_for: bool = False) -> APIRouter:
+def build_router(service: IdentityService, *, trusted_proxy_hops: int = 0) -> APIRouter:
     """The identity routes bound to ``service``."""
     router = APIRouter(prefix="/v1")
 
@@ -199,7 +202,20 @@ def build_router(service: IdentityService, *, trust_forwarded_for: bool = False)
     )
     async def register(cmd: Register, request: Request) -> dict[str, str]:
         request.state.locale = negotiate_locale(cmd.locale) if cmd.locale else None
-        return await service.register(cmd, client_address(request, trust_forwarded_for))
+        return await service.register(cmd, client_address(request, trusted_proxy_hops))
+
+    @router.get(
+        "/captcha/challenge", tags=["registration"],
+        summary="A signed ALTCHA proof-of-work challenge (CAPTCHA_PROVIDER=altcha)",
+        description="The registration form's widget solves it and sends the payload as "
+        "`captcha_token`. 404 when another provider (or none) is configured.",
+        responses={404: _problem_example(404, "not-found", "Not Found", code="not_found")},
+    )
+    async def captcha_challenge() -> JSONResponse:
+        issue = getattr(service.captcha, "challenge", None)
+        if issue is None:
+            raise StarletteHTTPException(404)
+        return JSONResponse(issue(), headers={"Cache-Control": "no-store"})
 
     @router.post(
         "/email-verifications", response_model=Verified, tags=["registration"],
@@ -212,10 +228,15 @@ def build_router(service: IdentityService, *, trust_forwarded_for: bool = False)
     @router.post(
         "/email-verifications/resend", status_code=202, response_model=Accepted,
         tags=["registration"], summary="Send a new verification email (always 202)",
-        responses={422: VALIDATION_422},
+        description="Answered before the account is looked up. Limited per client address "
+        "and per email (429 with Retry-After, the same for unknown emails); a repeat within "
+        "minutes sends no new email.",
+        responses={422: VALIDATION_422, 429: TOO_MANY_429},
     )
-    async def resend(cmd: EmailOnly) -> dict[str, str]:
-        return await service.resend_verification(cmd.email)
+    async def resend(cmd: EmailOnly, request: Request) -> dict[str, str]:
+        return await service.resend_verification(
+            cmd.email, client_address(request, trusted_proxy_hops)
+        )
 
     @router.post(
         "/sessions", response_model=Session, tags=["sessions"], summary="Sign in",
@@ -233,7 +254,7 @@ def build_router(service: IdentityService, *, trust_forwarded_for: bool = False)
         },
     )
     async def sign_in(cmd: SignIn, request: Request) -> dict[str, str]:
-        return await service.sign_in(cmd, client_address(request, trust_forwarded_for))
+        return await service.sign_in(cmd, client_address(request, trusted_proxy_hops))
 
     @router.get(
         "/accounts/me", response_model=Profile, tags=["profile"], summary="The guardian's profile",
@@ -284,10 +305,14 @@ def build_router(service: IdentityService, *, trust_forwarded_for: bool = False)
 
     @router.post(
         "/password-resets", status_code=202, response_model=Accepted, tags=["passwords"],
-        summary="Email a password-reset link (always 202)", responses={422: VALIDATION_422},
+        summary="Email a password-reset link (always 202)",
+        description="Answered before the account is looked up. Limited per client address "
+        "and per email (429 with Retry-After, the same for unknown emails); a repeat within "
+        "minutes sends no new email, so earlier links stay valid.",
+        responses={422: VALIDATION_422, 429: TOO_MANY_429},
     )
-    async def request_reset(cmd: EmailOnly) -> dict[str, str]:
-        return await service.request_reset(cmd.email)
+    async def request_reset(cmd: EmailOnly, request: Request) -> dict[str, str]:
+        return await service.request_reset(cmd.email, client_address(request, trusted_proxy_hops))
 
     @router.post(
         "/password-resets/confirm", response_model=PasswordReset, tags=["passwords"],

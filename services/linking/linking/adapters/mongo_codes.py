@@ -92,3 +92,12 @@ class MongoActivationCodes:
             "issued_at", DESCENDING
         )
         return [doc_to_code(d) async for d in cursor]
+
+    async def revoke_unused_for_student(
+        self, school_id: str, student_id: str, *, by: str, at: datetime
+    ) -> int:
+        result = await self.collection.update_many(
+            {"school_id": school_id, "student_id": student_id, "revoked_at": None, "used_at": None},
+            {"$set": {"revoked_at": at, "revoked_by": by}},
+        )
+        return int(result.modified_count)

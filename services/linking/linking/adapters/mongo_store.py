@@ -12,6 +12,7 @@ from linking.adapters.mongo_codes import MongoActivationCodes
 from linking.adapters.mongo_guardians import MongoGuardians
 from linking.adapters.mongo_legacy import MongoLegacyCredentials
 from linking.adapters.mongo_links import MongoLinks
+from linking.adapters.mongo_restrictions import MongoRestrictions
 from linking.adapters.mongo_roster import MongoRoster
 from shared.runtime.outbox import ImmediateDispatch
 
@@ -23,6 +24,8 @@ SCHOOLS = "schools"
 GUARDIANS = "guardians"
 ACTIVATION_CODES = "activation_codes"
 LEGACY_CREDENTIALS = "legacy_credentials"
+LEGACY_USES = "legacy_uses"
+STUDENT_RESTRICTIONS = "student_restrictions"
 MATCH_FAILURES = "match_failures"
 
 
@@ -36,6 +39,7 @@ class MongoStore:
     codes: MongoActivationCodes
     legacy: MongoLegacyCredentials
     attempts: MongoAttempts
+    restrictions: MongoRestrictions
 
     @classmethod
     def on(
@@ -46,8 +50,9 @@ class MongoStore:
             roster=MongoRoster(db[ROSTER], db[ROSTER_IMPORTS], db[SCHOOLS]),
             guardians=MongoGuardians(db[GUARDIANS]),
             codes=MongoActivationCodes(db[ACTIVATION_CODES]),
-            legacy=MongoLegacyCredentials(db[LEGACY_CREDENTIALS]),
+            legacy=MongoLegacyCredentials(db[LEGACY_CREDENTIALS], db[LEGACY_USES]),
             attempts=MongoAttempts(db[MATCH_FAILURES]),
+            restrictions=MongoRestrictions(db[STUDENT_RESTRICTIONS]),
         )
 
     async def create_indexes(self) -> None:
@@ -59,5 +64,6 @@ class MongoStore:
             self.codes,
             self.legacy,
             self.attempts,
+            self.restrictions,
         ):
             await repo.create_indexes()

@@ -39,6 +39,15 @@ class TooManyAttempts(LinkingError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class AttemptInProgress(TooManyAttempts):
+    """Another link attempt of the same account is being checked (one at a time)."""
+
+    code = "attempt-in-progress"
+
+    def __init__(self) -> None:
+        super().__init__(1)
+
+
 class ActivationCodeInvalid(LinkingError):
     """Wrong, expired, revoked, already used, or issued for another student."""
 
@@ -91,6 +100,13 @@ class GuardianNotFound(LinkingError):
     same answer whether the email is unknown or belongs to another school's family)."""
 
     code = "guardian-not-found"
+    status = 404
+
+
+class RestrictionNotFound(LinkingError):
+    """Staff lifted a restriction that does not exist."""
+
+    code = "restriction-not-found"
     status = 404
 
 

@@ -17,15 +17,13 @@ from fastapi import (
     Body,
     Depends,
     FastAPI,
-    File,
     Path,
     Query,
     Request,
-    Response,
     Security,
-    UploadFile,
 )
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import (
     AfterValidator,
@@ -36,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from linking import handlers, helpdesk
 from linking.adapters.tokens import (
@@ -45,14 +44,35 @@ from linking.adapters.tokens import (
     StaffTokenRefused,
     StaffTokenVerifier,
 )
-from linking.domain.errors import LinkingError, TooManyAttempts
+from linking.domain.errors import LinkingError, RestrictionNotFound, TooManyAttempts
 from linking.domain.guardians import Guardian, GuardianIdentity
 from linking.domain.model import Link, LinkMethod, LinkStatus
 from linking.domain.staff import StaffIdentity
 from linking.handlers import Deps
-from linking.ports import ActivationCode
+from linking.ports import ActivationCode, StudentRestriction
 from linking.settings import Settings
 from shared.runtime.problems import ProblemError, message, negotiate_locale, problem
+
+#: The roster upload's body as OpenAPI documents it (the route reads it itself, after
+#: authentication, so FastAPI does not describe it).
+ROSTER_UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "OneRoster 1.1 CSV bundle (zip)",
+                    }
+                },
+            }
+        }
+    },
+}
 
 
 def _plain_text(value: str) -> str:
@@ -195,6 +215,10 @@ class StaffLinkOut(BaseModel):
     approved_by: str | None = None
     id_document_type: str | None = None
     held_until_verified: bool = False
+    #: The student is under restriction after a revoked custody: codes and legacy
+    #: credentials no longer approve at once; every request waits for staff.
+    student_restricted: bool = False
+    restricted_since: datetime | None = None
     guardian: GuardianOut | None = None
     student: StudentOut
     audit: list[dict[str, Any]] = Field(default_factory=list)
@@ -291,7 +315,13 @@ def guardian_view(link: Link, now: datetime, tz: ZoneInfo) -> LinkOut:
     )
 
 
-def staff_view(link: Link, guardian: Guardian | None, now: datetime, tz: ZoneInfo) -> StaffLinkOut:
+def staff_view(
+    link: Link,
+    guardian: Guardian | None,
+    now: datetime,
+    tz: ZoneInfo,
+    restriction: StudentRestriction | None = None,
+) -> StaffLinkOut:
     audit = [
         {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in entry.items()}
         for entry in link.audit
@@ -313,6 +343,8 @@ def staff_view(link: Link, guardian: Guardian | None, now: datetime, tz: ZoneInf
         approved_by=link.approved_by,
         id_document_type=link.id_document_type,
         held_until_verified=link.held,
+        student_restricted=restriction is not None,
+        restricted_since=restriction.since if restriction else None,
         guardian=GuardianOut(
             account_id=guardian.account_id,
             name=guardian.name or None,
@@ -575,7 +607,10 @@ def build_router(
         )
         now = deps.clock()
         return QueueOut(
-            items=[staff_view(i.link, i.guardian, now, deps.policy.tz) for i in page.items],
+            items=[
+                staff_view(i.link, i.guardian, now, deps.policy.tz, i.restriction)
+                for i in page.items
+            ],
             next_cursor=page.next_cursor,
         )
 
@@ -718,19 +753,46 @@ def build_router(
         code = await handlers.revoke_activation_code(deps, staff, school_id, student_id, code_id)
         return code_view(code, deps.clock())
 
+    @router.delete(
+        "/v1/schools/{school_id}/students/{student_id}/restriction",
+        status_code=204,
+        tags=["staff"],
+        summary="Lift a student's restriction after a revoked custody",
+        description="After a revocation, activation codes and legacy credentials for the "
+        "student go to staff review instead of approving at once; school staff lift that "
+        "here once the custody question is settled. 404 when there is no restriction.",
+    )
+    async def lift_restriction(
+        school_id: Annotated[str, Path(max_length=64)],
+        student_id: Annotated[str, Path(max_length=64)],
+        staff: StaffDep,
+    ) -> Response:
+        if not await handlers.lift_restriction(deps, staff, school_id, student_id):
+            raise RestrictionNotFound()
+        return Response(status_code=204)
+
     @router.post(
         "/v1/roster/imports",
         response_model=RosterImportOut,
         tags=["district admin"],
         summary="Import a OneRoster 1.1 CSV bundle (zip, multipart field `file`)",
+        openapi_extra={"requestBody": ROSTER_UPLOAD_BODY},
     )
-    async def roster_import(
-        file: Annotated[UploadFile, File(description="OneRoster 1.1 CSV bundle (zip)")],
-        staff: StaffDep,
-    ) -> dict[str, Any]:
+    async def roster_import(request: Request, staff: StaffDep) -> dict[str, Any]:
+        # The body is not a parameter, so the bearer token (and the role) are checked
+        # before a byte of it is read; the body-limit middleware caps what is read then.
         handlers.require_district_admin(staff, "roster_import")
         limit = settings.roster_max_upload_bytes
-        data = await file.read(limit + 1)
+        form = await request.form(max_files=1, max_fields=4)
+        try:
+            file = form.get("file")
+            if not isinstance(file, StarletteUploadFile):
+                raise RequestValidationError(
+                    [{"type": "missing", "loc": ("body", "file"), "msg": "Field required"}]
+                )
+            data = await file.read(limit + 1)
+        finally:
+            await form.close()
         if len(data) > limit:
             raise ProblemError(
                 413,

@@ -9,11 +9,12 @@ sender that died. Every later write is conditioned on the owner token.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -34,13 +35,22 @@ class MongoNotifications:
     """The notification store (implements :class:`notifier.ports.NotificationStore`)."""
 
     def __init__(
-        self, collection: AsyncCollection[dict[str, Any]], *, retention: timedelta
+        self,
+        collection: AsyncCollection[dict[str, Any]],
+        *,
+        retention: timedelta,
+        recipient_days: AsyncCollection[dict[str, Any]] | None = None,
     ) -> None:
         self.collection = collection
         self.retention = retention
+        #: ``notifier.recipient_days``: unsolicited mails per recipient (a digest of the
+        #: address) and UTC day, for the daily cap; deleted two days later (TTL).
+        self.recipient_days = recipient_days
 
     async def create_indexes(self) -> None:
         """Due-work lookup, per-account erasure, and deletion after the retention time."""
+        if self.recipient_days is not None:
+            await self.recipient_days.create_index("expire_at", expireAfterSeconds=0, name="ttl")
         await self.collection.create_index(
             [("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"
         )
@@ -187,3 +197,22 @@ class MongoNotifications:
             {"$unset": personal, "$set": {"erased_at": now}},
         )
         return cancelled.modified_count + scrubbed.modified_count
+
+    async def count_for_recipient(self, to: str, day: str, notification_id: str) -> int:
+        if self.recipient_days is None:
+            return 0
+        digest = hashlib.sha256(to.strip().lower().encode()).hexdigest()[:32]
+        expire_at = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=2)
+        for _ in range(3):
+            try:
+                doc = await self.recipient_days.find_one_and_update(
+                    {"_id": f"{digest}|{day}"},
+                    {"$addToSet": {"ids": notification_id}, "$set": {"expire_at": expire_at}},
+                    upsert=True,
+                    projection={"ids": 1},
+                    return_document=ReturnDocument.AFTER,
+                )
+                return len((doc or {}).get("ids") or [])
+            except DuplicateKeyError:
+                continue  # two first mails of the day raced on the upsert
+        raise RuntimeError("recipient day counter upsert kept colliding")

@@ -90,6 +90,16 @@ class SkipReason(StrEnum):
     NO_ADDRESS = "no_address"
     PREFERENCES = "preferences"
     ACCOUNT_DELETED = "account_deleted"
+    #: Over the per-recipient daily cap of mail anyone can trigger by typing an address.
+    DAILY_CAP = "daily_cap"
+
+
+#: Mails a stranger can cause by typing someone's address (resend, reset, registering a
+#: registered email): capped per recipient and day, so the portal cannot be used to
+#: flood an inbox.
+UNSOLICITED = frozenset(
+    {Template.VERIFICATION, Template.PASSWORD_RESET, Template.DUPLICATE_REGISTRATION}
+)
 
 
 def notification_id(event_id: str, template: Template | str) -> str:

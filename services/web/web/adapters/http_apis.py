@@ -81,10 +81,13 @@ class HttpIdentityApi(_Api):
             client=client,
         )  # fmt: skip
 
-    async def resend_verification(self, email: str, locale: str) -> ApiAnswer:
+    async def resend_verification(
+        self, email: str, locale: str, *, client: str | None = None
+    ) -> ApiAnswer:
         return await self._call(
-            "POST", "/v1/email-verifications/resend", json={"email": email}, locale=locale
-        )
+            "POST", "/v1/email-verifications/resend", json={"email": email}, locale=locale,
+            client=client,
+        )  # fmt: skip
 
     async def sign_in(self, email: str, password: str, *, client: str, locale: str) -> ApiAnswer:
         return await self._call(
@@ -106,8 +109,12 @@ class HttpIdentityApi(_Api):
             "PUT", "/v1/accounts/me/password", json=body, token=token, locale=locale, client=client
         )
 
-    async def request_password_reset(self, email: str, locale: str) -> ApiAnswer:
-        return await self._call("POST", "/v1/password-resets", json={"email": email}, locale=locale)
+    async def request_password_reset(
+        self, email: str, locale: str, *, client: str | None = None
+    ) -> ApiAnswer:
+        return await self._call(
+            "POST", "/v1/password-resets", json={"email": email}, locale=locale, client=client
+        )
 
     async def confirm_password_reset(self, body: dict[str, Any], locale: str) -> ApiAnswer:
         return await self._call("POST", "/v1/password-resets/confirm", json=body, locale=locale)

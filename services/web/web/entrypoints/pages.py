@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
 from starlette.datastructures import FormData
 
+from shared.runtime.client_address import forwarded_client
 from shared.runtime.policy import DistrictPolicy
 from web import wizard
 from web.i18n import LANGUAGE_NAMES, best_locale, text_direction, translations
@@ -50,7 +51,7 @@ class Deps:
     sessions: SessionStore
     templates: Environment
     cookie_secure: bool
-    trust_forwarded_for: bool = False
+    trusted_proxy_hops: int = 0
     #: The roster's schools as linking last gave them: (fetched at, [(id, name)]).
     school_cache: list[tuple[float, list[tuple[str, str]]]] = field(default_factory=list)
 
@@ -83,11 +84,9 @@ class Page:
 
     def client(self) -> str:
         """The guardian's address, as identity's per-address limits must see it."""
-        if self.deps.trust_forwarded_for:
-            first = self.request.headers.get("x-forwarded-for", "").split(",")[0].strip()
-            if first:
-                return first[:64]
-        return self.request.client.host if self.request.client else "0.0.0.0"  # noqa: S104
+        peer = self.request.client.host if self.request.client else "0.0.0.0"  # noqa: S104
+        forwarded = self.request.headers.get("x-forwarded-for")
+        return forwarded_client(forwarded, peer, self.deps.trusted_proxy_hops)[:64]
 
     def finish(self, response: Response) -> Response:
         """Cookies: the session id (HttpOnly, SameSite=Lax, Secure outside local runs)."""
@@ -385,7 +384,7 @@ def build_router(deps: Deps) -> Pages:
                 title=p._(title),
                 errors={"email": p._("Enter your email address.")},
             )
-        answer: ApiAnswer = await send(email, p.locale)
+        answer: ApiAnswer = await send(email, p.locale, client=p.client())
         if answer.status == 422:
             return p.render(
                 template,
