@@ -309,7 +309,7 @@ def test_activation_code_letter_is_used_in_the_guardian_portal(
         tab.fill("#f-password", guardian.password)
         tab.locator("form[action='/sign-in'] button[type=submit]").click()
         tab.wait_for_url("**/account")
-        tab.fill("#f-school-id", CODE.school_id)
+        tab.select_option("#f-school-id", CODE.school_id)  # the school, listed by name
         tab.fill("#f-student-id", CODE.student_id)
         tab.fill("#f-student-last-name", CODE.family_name)
         tab.fill("#f-activation-code", code)
