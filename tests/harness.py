@@ -193,6 +193,8 @@ class Portal:
         if service == "web":
             env["WEB_IDENTITY_URL"] = self.url("identity")
             env["WEB_LINKING_URL"] = self.url("linking")
+            # suites import rosters of their own schools one after the other
+            env["WEB_SCHOOLS_REFRESH_SECONDS"] = "0"
         if service == "linking" and "identity" in self.services:
             # as deployed: linking fetches identity's signing keys from its JWKS
             env["IDENTITY_JWKS_URL"] = f"{self.url('identity')}/.well-known/jwks.json"

@@ -95,6 +95,7 @@ def create_app(
         templates=templates(),
         cookie_secure=settings.cookie_secure,
         trusted_proxy_hops=settings.proxy_hops,
+        schools_refresh_seconds=settings.web_schools_refresh_seconds,
     )
 
     @asynccontextmanager

@@ -36,6 +36,9 @@ class Settings(ServiceSettings):
     web_trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
     #: Deprecated: ``true`` means ``WEB_TRUSTED_PROXY_HOPS=1``.
     web_trust_forwarded_for: bool = False
+    #: How long the list of the roster's schools is reused before linking is asked again
+    #: (a school added by a roster import appears in the pages at most this late).
+    web_schools_refresh_seconds: float = Field(default=300.0, ge=0)
     #: Most sessions (drafts and signed-in) kept in memory at once; the oldest go first.
     web_max_sessions: int = Field(default=50_000, ge=100)
 

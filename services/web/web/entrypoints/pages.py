@@ -37,8 +37,6 @@ CHANNELS = ("email", "sms")
 KINDS = ("link_updates", "reminders", "account")
 #: Most form fields one page accepts (the wizard's largest step has ~20).
 MAX_FORM_FIELDS = 100
-#: How long the list of schools is reused before asking linking again.
-SCHOOLS_FRESH_SECONDS = 300.0
 
 
 @dataclass
@@ -52,6 +50,8 @@ class Deps:
     templates: Environment
     cookie_secure: bool
     trusted_proxy_hops: int = 0
+    #: How long the list of schools is reused before asking linking again.
+    schools_refresh_seconds: float = 300.0
     #: The roster's schools as linking last gave them: (fetched at, [(id, name)]).
     school_cache: list[tuple[float, list[tuple[str, str]]]] = field(default_factory=list)
 
@@ -594,7 +594,7 @@ def build_router(deps: Deps) -> Pages:
         """The schools families choose from, by name; refreshed every few minutes. Empty
         when linking has none or cannot be reached: the pages then ask for the school ID."""
         now = time.monotonic()
-        if deps.school_cache and now - deps.school_cache[0][0] < SCHOOLS_FRESH_SECONDS:
+        if deps.school_cache and now - deps.school_cache[0][0] < deps.schools_refresh_seconds:
             return deps.school_cache[0][1]
         answer = await deps.linking.schools()
         items = answer.body.get("items") if answer.ok else None
