@@ -23,9 +23,9 @@ DESCRIPTION = (
 )
 
 
-def build_deps(store: MongoStore, settings: Settings, wake: object = None) -> Deps:
+def build_deps(store: MongoStore, settings: Settings) -> Deps:
     """The use cases' dependencies on MongoDB (shared by the app and the CLI)."""
-    deps = Deps(
+    return Deps(
         links=store.links,
         roster=store.roster,
         guardians=store.guardians,
@@ -36,9 +36,6 @@ def build_deps(store: MongoStore, settings: Settings, wake: object = None) -> De
         policy=settings.load_policy(),
         roster_batch_size=settings.roster_batch_size,
     )
-    if callable(wake):
-        deps.wake = wake
-    return deps
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

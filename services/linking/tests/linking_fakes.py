@@ -507,7 +507,6 @@ class World:
     restrictions: FakeRestrictions
     clock: Clock
     deps: Deps
-    wakes: list[int]
 
 
 def make_world(policy: DistrictPolicy | None = None, **link_policy: Any) -> World:
@@ -516,7 +515,6 @@ def make_world(policy: DistrictPolicy | None = None, **link_policy: Any) -> Worl
     codes, legacy, attempts = FakeCodes(), FakeLegacy(), FakeAttempts()
     restrictions = FakeRestrictions()
     clock = Clock()
-    wakes: list[int] = []
     if policy is None:
         policy = (
             DistrictPolicy(links=LinkPolicy(**link_policy)) if link_policy else DistrictPolicy()
@@ -531,12 +529,9 @@ def make_world(policy: DistrictPolicy | None = None, **link_policy: Any) -> Worl
         restrictions=restrictions,
         policy=policy,
         clock=clock,
-        wake=lambda: wakes.append(1),
         roster_batch_size=3,
     )
-    return World(
-        links, roster, guardians, codes, legacy, attempts, restrictions, clock, deps, wakes
-    )
+    return World(links, roster, guardians, codes, legacy, attempts, restrictions, clock, deps)
 
 
 __all__ = ["World", "make_world", "name_key"]

@@ -96,7 +96,6 @@ async def test_in_person_request_is_pending_with_deadline_and_event(world: World
     (event,) = world.links.of_type("LinkRequested")
     assert event.link_id == link.link_id and event.school_id == "0123"
     assert event.guardian_email == "jenny@example.net" and event.locale == "es"
-    assert world.wakes
 
 
 async def test_one_request_per_guardian_and_student(world: World) -> None:
@@ -620,7 +619,7 @@ async def test_a_parallel_burst_of_legacy_passwords_checks_no_more_than_the_limi
         checked.append(password)
         return real(password, encoded)
 
-    monkeypatch.setattr(handlers.legacy_rules, "verify_password", counting)
+    monkeypatch.setattr(legacy, "verify_password", counting)
 
     async def attempt(i: int) -> object:
         try:
@@ -772,7 +771,7 @@ async def test_an_unknown_legacy_username_costs_a_real_hash_check(
         checked.append(encoded)
         return real(password, encoded)
 
-    monkeypatch.setattr(handlers.legacy_rules, "verify_password", recording)
+    monkeypatch.setattr(legacy, "verify_password", recording)
     await handlers.request_link(
         world.deps,
         guardian(),
