@@ -15,6 +15,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if f"{os.sep}integration{os.sep}" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+    # Scans of what the whole session logged run once everything else has (stable order
+    # otherwise), whatever their file names.
+    items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
 
 
 _REPORT = pytest.StashKey[list[str]]()

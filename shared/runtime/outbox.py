@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 from pymongo import ASCENDING, UpdateOne
@@ -355,8 +354,3 @@ async def oldest_pending_seconds(
             since = since.replace(tzinfo=UTC)
         return max(0.0, ((now or datetime.now(UTC)) - since).total_seconds())
     return 0.0
-
-
-def span_is_recording() -> bool:
-    """True when a span is active (handlers attach event ids to it)."""
-    return trace.get_current_span().is_recording()

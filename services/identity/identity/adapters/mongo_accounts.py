@@ -343,12 +343,6 @@ class MongoAccounts:
             await self.claims.bulk_write(releases, ordered=False)
         return int(result.modified_count)
 
-    async def rehash(self, account_id: str, old_hash: str, new_hash: str) -> None:
-        """Store a hash made with the current parameters (if the password did not change)."""
-        await self.accounts.update_one(
-            {"_id": account_id, "password_hash": old_hash}, {"$set": {"password_hash": new_hash}}
-        )
-
     # --- reads --------------------------------------------------------------------
 
     async def by_id(self, account_id: str) -> dict[str, Any] | None:

@@ -8,8 +8,7 @@ redelivery.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -129,7 +128,9 @@ def truncate_ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def inactivity_applies(account_last_activity: datetime | None, event_last_activity: datetime) -> bool:
+def inactivity_applies(
+    account_last_activity: datetime | None, event_last_activity: datetime
+) -> bool:
     """An ``InactivityTimeout`` acts only if the account was not active after the activity
     the scheduler based it on (a newer activity makes the timeout stale)."""
     if account_last_activity is None:
@@ -157,20 +158,3 @@ def session_is_current(sid: str, account_epoch: int) -> bool:
     """A token's session survives until the account's epoch moves on (password reset,
     disable, delete)."""
     return session_epoch_of(sid) == account_epoch
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """A single-use token as stored: its SHA-256 and expiry."""
-
-    hash: str
-    expires_at: datetime
-
-    def is_valid(self, now: datetime) -> bool:
-        """Not expired at ``now``."""
-        return now < self.expires_at
-
-
-def today(now: datetime) -> date:
-    """UTC date of ``now``."""
-    return now.astimezone(UTC).date()

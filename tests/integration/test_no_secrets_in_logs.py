@@ -1,10 +1,12 @@
-"""Runs last: scans every log line and span captured during the suite for the passwords,
+"""Runs last (marked ``after_suite``): scans every log line and span captured during the suite for the passwords,
 tokens, security answers, codes and full email addresses the tests used."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.harness import ROOT, RUN_DIRS
 from tests.secrets_registry import USED
@@ -15,6 +17,7 @@ def _captured_files() -> list[Path]:
     return sorted(p for d in RUN_DIRS for p in d.glob("*") if p.suffix in (".log", ".jsonl"))
 
 
+@pytest.mark.after_suite
 def test_no_secret_or_full_email_in_any_log_or_span(report: Callable[[str], None]) -> None:
     files = _captured_files()
     assert files, "no captured logs or spans: the integration suite did not run services"

@@ -1,9 +1,11 @@
-"""Runs after the other identity tests: no password, token or security answer they used
+"""Runs after the other tests (marked ``after_suite``): no password, token or security answer they used
 appears in any captured log line or span, nor on any public (non-secret) topic."""
 
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 
 from shared.contracts.topics import PRODUCERS, SECRET_TOPICS
 from tests.harness import Portal
@@ -15,6 +17,7 @@ PUBLIC_IDENTITY_TOPICS = [
 ]
 
 
+@pytest.mark.after_suite
 def test_no_identity_secret_in_logs_or_spans(portal: Portal) -> None:
     assert len(IDENTITY_SECRETS) >= 10, "the identity tests registered too few secrets"
     files = [*portal.log_files(), portal.traces_file]
