@@ -51,7 +51,6 @@ LIVE_STATUSES = frozenset({LinkStatus.PENDING, LinkStatus.APPROVED, LinkStatus.R
 #: Who acts when no person does.
 SYSTEM_SCHEDULER = "system:scheduler"
 SYSTEM_ACCOUNT_DELETED = "system:account-deleted"
-SYSTEM_ACTIVATION_CODE = "system:activation-code"
 SYSTEM_LEGACY_CREDENTIALS = "system:legacy-credentials"
 
 

@@ -63,7 +63,6 @@ USED_COLUMNS: dict[str, tuple[str, ...]] = {
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
 MAX_COMPRESSION_RATIO = 200
 MAX_FIELD_LENGTH = 200
-MAX_REJECTIONS_KEPT = 1000
 
 Mode = Literal["bulk", "delta"]
 #: Bump when the stored form of a student changes, so that a re-import rewrites everyone.
