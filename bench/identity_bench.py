@@ -24,8 +24,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -41,16 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tools.devstack (cleanup) when run as a script
 
-from tests.harness import wait_ready  # noqa: E402
+from benchkit import BenchService, figure, log  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "identity.json"
 PORT = 18901
 PASSWORD = "Secr3t!pw"
 NIST_PASSWORD = "glacier umbrella saxophone"
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 # --- raw baseline ---------------------------------------------------------------------
@@ -89,80 +83,6 @@ def raw_rates(
 
 
 # --- the service under test -----------------------------------------------------------
-
-
-class Service:
-    """An identity process of the benchmark's own."""
-
-    def __init__(self, run: str, policy: Path | None) -> None:
-        self.run = run
-        self.env = {
-            **os.environ,
-            "ENVIRONMENT": "test",
-            "HTTP_PORT": str(PORT),
-            "KAFKA_TOPIC_PREFIX": f"b{run}.",
-            "MONGODB_DATABASE_PREFIX": f"b{run}_",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-        if policy:
-            self.env["DISTRICT_POLICY_FILE"] = str(policy)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = ROOT / "var" / "bench" / f"identity-{run}.log"
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "shared.runtime.cli", "topics", "create"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.runtime.cli", "serve", "identity"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        wait_ready(
-            self.proc,
-            f"http://127.0.0.1:{PORT}",
-            name="identity",
-            log_path=self.log_path,
-            timeout=90,
-        )
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) the service process used so far."""
-        if self.proc is None:
-            return 0.0
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        """Stop the process, then drop the run's database and topics."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        try:
-            from tools.devstack.testing import delete_kafka_topics
-
-            delete_kafka_topics(f"b{self.run}.")
-            _drop_database(f"b{self.run}_identity")
-        except Exception as exc:  # cleanup is best effort
-            log(f"  (cleanup of run {self.run} incomplete: {type(exc).__name__})")
-
-
-def _drop_database(name: str) -> None:
-    from pymongo import MongoClient
-
-    with MongoClient("mongodb://127.0.0.1:27017") as mongo:
-        mongo.drop_database(name)
 
 
 def body(email: str, password: str, answers: bool) -> dict[str, Any]:
@@ -282,24 +202,8 @@ async def sign_ins(
     return await drive(seconds, concurrency, one)
 
 
-def figure(
-    name: str, value: float, baseline_name: str, baseline: float, goal: str = "≥ 0.7"
-) -> dict[str, Any]:
-    ratio = value / baseline if baseline else 0.0
-    log(f"{name:<44} {value:8.1f}/s   {baseline_name:<44} {baseline:8.1f}/s   ratio {ratio:.2f}")
-    return {
-        "name": name,
-        "value": round(value, 2),
-        "unit": "/s",
-        "baseline_name": baseline_name,
-        "baseline": round(baseline, 2),
-        "ratio": round(ratio, 3),
-        "goal": goal,
-    }
-
-
 async def measured(
-    service: Service, op: str, args: argparse.Namespace, phase: Any
+    service: BenchService, op: str, args: argparse.Namespace, phase: Any
 ) -> dict[str, float]:
     """Run one HTTP phase between two raw ``op`` measurements (the machine may be shared:
     the baseline is the mean of the rates just before and just after)."""
@@ -334,7 +238,7 @@ async def main(args: argparse.Namespace) -> int:
         f"argon2id m=19456 KiB, t=2, p=1, {cores} threads for the raw rates"
     )
     run = uuid.uuid4().hex[:8]
-    service = Service(run, None)
+    service = BenchService("identity", run, PORT)
     service.start()
     try:
         log("registrations (Duval policy)")
@@ -354,8 +258,10 @@ async def main(args: argparse.Namespace) -> int:
         )
     finally:
         service.stop()
+        service.cleanup()
     run_nist = uuid.uuid4().hex[:8]
-    service = Service(run_nist, ROOT / "shared" / "runtime" / "policies" / "nist-800-63b.yaml")
+    nist_policy = ROOT / "shared" / "runtime" / "policies" / "nist-800-63b.yaml"
+    service = BenchService("identity", run_nist, PORT, {"DISTRICT_POLICY_FILE": str(nist_policy)})
     service.start()
     try:
         log("registrations (NIST preset)")
@@ -367,32 +273,40 @@ async def main(args: argparse.Namespace) -> int:
         )
     finally:
         service.stop()
+        service.cleanup()
 
     figures = [
         figure(
             "registrations/s (Duval: 2 argon2id hashes each)",
             duval["rate"],
+            "/s",
             "raw argon2id hashes/s ÷ 2",
             duval["baseline"] / 2,
+            "≥ 0.7",
         ),
         figure(
             "registrations/s (NIST preset: 1 hash each)",
             nist["rate"],
+            "/s",
             "raw argon2id hashes/s",
             nist["baseline"],
+            "≥ 0.7",
         ),
         figure(
             "sign-ins/s (1 argon2id verify each)",
             signin["rate"],
+            "/s",
             "raw argon2id verifies/s",
             signin["baseline"],
+            "≥ 0.7",
         ),
         figure(
             "registrations/s (Duval) vs raw hash rate",
             duval["rate"],
+            "/s",
             "raw argon2id hashes/s",
             duval["baseline"],
-            goal="(plain ratio)",
+            "(plain ratio)",
         ),
     ]
     # Contention-proof view: how much of the service's CPU per request is argon2id work.

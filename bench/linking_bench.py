@@ -32,9 +32,7 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -46,8 +44,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.harness
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.*, tools.*
 
+from benchkit import MONGO, BenchService, figure, log
 from linking.devtools import (
     BundleStudent,
     consumed_everything,
@@ -60,18 +59,12 @@ from pymongo import AsyncMongoClient
 
 from shared.contracts.envelope import decode
 from shared.contracts.events import AccountCreated, EmailVerified
-from tests.harness import wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "bench" / "out" / "linking.json"
 PORT = 18902
 BOOTSTRAP = "127.0.0.1:9092"
-MONGO = "mongodb://127.0.0.1:27017"
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -92,75 +85,6 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 # --- the service under test -----------------------------------------------------------
-
-
-class Service:
-    """A linking process of the benchmark's own."""
-
-    def __init__(self, run: str) -> None:
-        self.run = run
-        self.prefix = f"b{run}."
-        self.db_prefix = f"b{run}_"
-        self.env = {
-            **os.environ,
-            "ENVIRONMENT": "test",
-            "HTTP_PORT": str(PORT),
-            "KAFKA_TOPIC_PREFIX": self.prefix,
-            "MONGODB_DATABASE_PREFIX": self.db_prefix,
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = ROOT / "var" / "bench" / f"linking-{run}.log"
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "shared.runtime.cli", "topics", "create"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.runtime.cli", "serve", "linking"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        wait_ready(
-            self.proc,
-            f"http://127.0.0.1:{PORT}",
-            name="linking",
-            log_path=self.log_path,
-            timeout=90,
-        )
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    async def cleanup(self) -> None:
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGO)
-        try:
-            for name in await client.list_database_names():
-                if name.startswith(self.db_prefix):
-                    await client.drop_database(name)
-        finally:
-            await client.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-        await admin.start()
-        try:
-            topics = [t for t in await admin.list_topics() if t.startswith(self.prefix)]
-            if topics:
-                await admin.delete_topics(topics)
-        finally:
-            await admin.close()
 
 
 async def _assigned(consumer: AIOKafkaConsumer) -> None:
@@ -228,7 +152,7 @@ class RawKafka:
 class Approvals:
     """The service path: approve one pending request, wait for LinkApproved at the SIS."""
 
-    def __init__(self, service: Service, n: int) -> None:
+    def __init__(self, service: BenchService, n: int) -> None:
         self.service = service
         self.n = n
         self.school = f"B{service.run[:5]}"
@@ -310,7 +234,7 @@ class Approvals:
                         return time.perf_counter() - started, answered - started
 
 
-async def latencies(service: Service, n: int, warmup: int = 20) -> dict[str, list[float]]:
+async def latencies(service: BenchService, n: int, warmup: int = 20) -> dict[str, list[float]]:
     """Raw records and approvals alternate, so both see the same machine load."""
     raw, approvals = RawKafka(service.prefix), Approvals(service, n + warmup)
     await raw.start()
@@ -347,7 +271,7 @@ def generated_students(n: int, schools: int = 100) -> list[BundleStudent]:
     ]
 
 
-async def raw_insert_rate(service: Service, n: int) -> float:
+async def raw_insert_rate(service: BenchService, n: int) -> float:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGO)
     try:
         coll = client[f"{service.db_prefix}scratch"]["roster_raw"]
@@ -396,28 +320,9 @@ async def roster_import(data: bytes) -> tuple[float, dict[str, Any]]:
 # --- main -----------------------------------------------------------------------------
 
 
-def figure(
-    name: str, value: float, unit: str, baseline_name: str, baseline: float, goal: str
-) -> dict[str, Any]:
-    ratio = value / baseline if baseline else None
-    log(
-        f"  {name:<44} {value:>10.1f} {unit:<7} | {baseline_name:<36} {baseline:>10.1f} "
-        f"| ratio {ratio:.2f} ({goal})"
-    )
-    return {
-        "name": name,
-        "value": value,
-        "unit": unit,
-        "baseline_name": baseline_name,
-        "baseline": baseline,
-        "ratio": ratio,
-        "goal": goal,
-    }
-
-
 async def amain(args: argparse.Namespace) -> int:
     run = uuid.uuid4().hex[:8]
-    service = Service(run)
+    service = BenchService("linking", run, PORT)
     log(f"linking bench {run}: starting a linking process on port {PORT}")
     service.start()
     try:
@@ -494,7 +399,7 @@ async def amain(args: argparse.Namespace) -> int:
         return 0
     finally:
         service.stop()
-        await service.cleanup()
+        service.cleanup()
 
 
 def main() -> int:

@@ -38,7 +38,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import socket
 import ssl
 import subprocess
@@ -59,22 +58,18 @@ for path in (ROOT, ROOT / "bench"):
         sys.path.insert(0, str(path))
 
 import linking_bench  # noqa: E402
+from benchkit import BenchService, figure, log  # noqa: E402
 from webhooks.domain.model import structured_event  # noqa: E402
 
 from shared.contracts.envelope import decode, encode  # noqa: E402
 from shared.contracts.events import LinkApproved  # noqa: E402
 from shared.contracts.vectors import SAMPLES  # noqa: E402
-from tests.harness import wait_ready  # noqa: E402
 from tests.integration.webhook_receiver import self_signed_certificate  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "webhooks.json"
 PORT = 18905
 BOOTSTRAP = linking_bench.BOOTSTRAP
 CONCURRENCY = 16  # WEBHOOKS_CONCURRENCY's default, kept by the service below
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 def free_port() -> int:
@@ -146,38 +141,22 @@ class Receiver:
             self.proc.wait(10)
 
 
-class WebhooksService:
-    """A webhooks process of the benchmark's own (same prefixes as the linking one)."""
+class WebhooksService(BenchService):
+    """A webhooks process of the benchmark's own (the linking process's run and topics)."""
 
-    def __init__(self, linking: linking_bench.Service, receiver: Receiver) -> None:
-        self.env = {
-            **linking.env,
-            "HTTP_PORT": str(PORT),
-            "WEBHOOKS_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
-            "WEBHOOKS_CA_FILE": str(receiver.cert),
-            "WEBHOOKS_ALLOW_HTTP": "true",
-            "WEBHOOKS_CONCURRENCY": str(CONCURRENCY),
-        }
-        self.log_path = ROOT / "var" / "bench" / f"webhooks-{linking.run}.log"
+    def __init__(self, linking: BenchService, receiver: Receiver) -> None:
+        super().__init__(
+            "webhooks",
+            linking.run,
+            PORT,
+            {
+                "WEBHOOKS_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
+                "WEBHOOKS_CA_FILE": str(receiver.cert),
+                "WEBHOOKS_ALLOW_HTTP": "true",
+                "WEBHOOKS_CONCURRENCY": str(CONCURRENCY),
+            },
+        )
         self.database = f"{linking.db_prefix}webhooks"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.runtime.cli", "serve", "webhooks"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        wait_ready(
-            self.proc,
-            f"http://127.0.0.1:{PORT}",
-            name="webhooks",
-            log_path=self.log_path,
-            timeout=90,
-        )
 
     def cli(self, *args: str) -> dict[str, Any]:
         """``portal webhooks ...`` on this service's database; its JSON answer."""
@@ -191,14 +170,6 @@ class WebhooksService:
             check=True,
         )
         return dict(json.loads(done.stdout))
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def approved(link_id: str) -> LinkApproved:
@@ -331,7 +302,7 @@ async def approval_to_webhook(
 
 
 async def latencies(
-    linking: linking_bench.Service, receiver: Receiver, n: int, warmup: int = 20
+    linking: BenchService, receiver: Receiver, n: int, warmup: int = 20
 ) -> dict[str, list[float]]:
     raw = linking_bench.RawKafka(linking.prefix)
     approvals = linking_bench.Approvals(linking, n + warmup)
@@ -352,28 +323,9 @@ async def latencies(
     return out
 
 
-def figure(
-    name: str, value: float, unit: str, baseline_name: str, baseline: float, goal: str
-) -> dict[str, Any]:
-    ratio = value / baseline if baseline else None
-    log(
-        f"  {name:<40} {value:>9.1f} {unit:<12} | {baseline_name:<34} {baseline:>9.1f} "
-        f"| ratio {ratio:.3f}"
-    )
-    return {
-        "name": name,
-        "value": value,
-        "unit": unit,
-        "baseline_name": baseline_name,
-        "baseline": baseline,
-        "ratio": ratio,
-        "goal": goal,
-    }
-
-
 async def amain(args: argparse.Namespace) -> int:
     run = uuid.uuid4().hex[:8]
-    linking = linking_bench.Service(run)
+    linking = BenchService("linking", run, linking_bench.PORT)
     with tempfile.TemporaryDirectory(prefix="webhooks-bench-") as tmp:
         receiver = Receiver(Path(tmp))
         service = WebhooksService(linking, receiver)
@@ -381,7 +333,7 @@ async def amain(args: argparse.Namespace) -> int:
         await receiver.start()
         try:
             linking.start()  # creates the run's topics too
-            service.start()
+            service.start(topics=False)
             endpoint = service.cli(
                 "endpoint", "add", "--sis", "bench", "--url", receiver.url("https")
             )
@@ -400,7 +352,7 @@ async def amain(args: argparse.Namespace) -> int:
             service.stop()
             linking.stop()
             await receiver.stop()
-            await linking.cleanup()
+            linking.cleanup()
     raw = linking_bench.percentiles(samples["raw"])
     webhook = linking_bench.percentiles(samples["webhook"])
     log("\nresults (value | same-run baseline | ratio)")

@@ -7,15 +7,11 @@ protocol server, the SMTP sink) is started by ``python -m tools.devstack up``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,8 +19,29 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
+# Re-exported: the suites use the process runner through the harness.
+from tools.processes import (
+    PYTHON as PYTHON,
+)
+from tools.processes import (
+    ROOT as ROOT,
+)
+from tools.processes import (
+    ServiceProcess as ServiceProcess,
+)
+from tools.processes import (
+    async_wait_until as async_wait_until,
+)
+from tools.processes import (
+    create_topics as create_topics,
+)
+from tools.processes import (
+    wait_ready as wait_ready,
+)
+from tools.processes import (
+    wait_until as wait_until,
+)
+
 #: Run directories (logs, spans) created by this test session.
 RUN_DIRS: list[Path] = []
 BASE_PORTS = {
@@ -37,112 +54,6 @@ BASE_PORTS = {
 }
 #: Services a test portal does not start unless a test asks for them (new_portal(names)).
 OPT_IN_SERVICES = frozenset({"webhooks", "web"})
-
-
-def wait_until(
-    predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
-) -> Any:
-    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: {last!r}")
-
-
-async def async_wait_until(
-    predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
-) -> Any:
-    """Async :func:`wait_until`; ``predicate`` may be sync or return an awaitable."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: {last!r}")
-
-
-def wait_ready(
-    proc: subprocess.Popen[bytes],
-    url: str,
-    *,
-    name: str,
-    log_path: Path | None = None,
-    timeout: float = 90.0,
-) -> None:
-    """Wait until the service at ``url`` answers ``/readyz`` 200; fail fast if ``proc``
-    exits (with the tail of its log)."""
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-3000:] if log_path else ""
-            raise AssertionError(f"{name} exited ({proc.returncode}):\n{tail}")
-        try:
-            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(ready, timeout=timeout, interval=0.25, what=f"{name} ready")
-
-
-@dataclass
-class ServiceProcess:
-    """One service process (``portal serve NAME``)."""
-
-    name: str
-    port: int
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, *, wait: bool = True, timeout: float = 90.0) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "shared.runtime.cli", "serve", self.name],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        if wait:
-            self.wait_ready(timeout)
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        assert self.proc is not None, "start first"
-        wait_ready(self.proc, self.url, name=self.name, log_path=self.log_path, timeout=timeout)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Graceful stop (SIGTERM), then kill."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup at all (crash simulation)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 @dataclass
@@ -289,14 +200,3 @@ def advance_clock_to(portal: Portal, moment: datetime) -> dict[str, Any]:
 def ensure_stack() -> None:
     """Start the local stack if it is not running (idempotent)."""
     subprocess.run([PYTHON, "-m", "tools.devstack", "up"], cwd=ROOT, check=True)
-
-
-def create_topics(prefix: str) -> None:
-    """Create the catalog's topics under ``prefix``."""
-    subprocess.run(
-        [PYTHON, "-m", "shared.runtime.cli", "topics", "create"],
-        cwd=ROOT,
-        check=True,
-        env={**os.environ, "KAFKA_TOPIC_PREFIX": prefix},
-        stdout=subprocess.DEVNULL,
-    )

@@ -1,6 +1,6 @@
 """Start, stop and show the services and the web front end for ``make run`` / ``make stop``.
 
-Each service runs as ``portal serve NAME`` in the background with its log in
+Each service runs as ``portal serve NAME`` (``tools.processes``) in the background with its log in
 ``var/log/NAME.log`` and its pid in ``var/run/NAME.pid``; ``up`` waits until every
 ``/readyz`` answers 200 and prints where everything is.
 """
@@ -8,14 +8,13 @@ Each service runs as ``portal serve NAME`` in the background with its log in
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
+from tools.processes import ServiceProcess, is_ready, terminate
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
@@ -40,6 +39,10 @@ def _pid(name: str) -> int | None:
         return None
 
 
+def _running(name: str) -> bool:
+    return _pid(name) is not None
+
+
 def up(timeout: float = 120.0) -> int:
     """Start every service that is not running and wait until all are ready."""
     (VAR / "run").mkdir(parents=True, exist_ok=True)
@@ -53,19 +56,19 @@ def up(timeout: float = 120.0) -> int:
     )
     # the links in our emails open the web front end's pages
     env.setdefault("PORTAL_PUBLIC_URL", f"http://localhost:{SERVICES['web']}")
-    for name in SERVICES:
+    for name, port in SERVICES.items():
         if _pid(name):
             continue
-        log = (VAR / "log" / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.runtime.cli", "serve", name],
-            cwd=ROOT,
-            env={**env, "OTEL_SERVICE_NAME": name},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        service = ServiceProcess(
+            name,
+            port,
+            {**env, "OTEL_SERVICE_NAME": name},
+            VAR / "log" / f"{name}.log",
+            detached=True,
         )
-        (VAR / "run" / f"{name}.pid").write_text(str(proc.pid))
+        service.start(wait=False)
+        assert service.proc is not None
+        (VAR / "run" / f"{name}.pid").write_text(str(service.proc.pid))
     deadline = time.monotonic() + timeout
     pending = dict(SERVICES)
     while pending and time.monotonic() < deadline:
@@ -73,11 +76,8 @@ def up(timeout: float = 120.0) -> int:
             if not _pid(name):
                 print(f"{name} exited; see var/log/{name}.log", file=sys.stderr)
                 return 1
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    del pending[name]
-            except httpx.HTTPError:
-                pass
+            if is_ready(f"http://127.0.0.1:{port}"):
+                del pending[name]
         time.sleep(0.5)
     if pending:
         print(
@@ -94,12 +94,7 @@ def down() -> int:
         pid = _pid(name)
         if not pid:
             continue
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while _pid(name) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _pid(name):
-            os.kill(pid, signal.SIGKILL)
+        terminate(pid, alive=functools.partial(_running, name))
         (VAR / "run" / f"{name}.pid").unlink(missing_ok=True)
         print(f"stopped {name}")
     return 0
