@@ -20,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 REPORT = ROOT / "bench" / "report.md"
-ORDER = ["identity", "linking", "notifier", "scheduler", "webhooks", "memory"]
+ORDER = ["identity", "linking", "notifier", "scheduler", "webhooks", "web", "memory"]
 
 
 def run(script: Path) -> tuple[int, float]:
